@@ -9,7 +9,7 @@ __all__ = ['app', 'field_annotation', 'applicant_model', 'ModelRef', 'Reason', '
            'BodyLimitMiddleware', 'create_app', 'ModelInfo', 'Health', 'Reloaded', 'env_settings', 'EnvApp',
            'crnb_serve']
 
-# %% ../nbs/08_api.ipynb #f4c5e344
+# %% ../nbs/08_api.ipynb #2d9cf09d
 import asyncio, datetime as dt, json, math, os, secrets, time, uuid
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,9 +27,10 @@ from fastcore.script import call_parse, store_true
 from . import __version__, config
 from .datasets import DatasetSpec, Feature, get_spec
 from .scoring import Scorer
+from .monitoring import DecisionLog, DecisionWriter, DecisionLogError, DuplicateDecision, decision_rows, monitoring_router
 from .models import xgb
 
-# %% ../nbs/08_api.ipynb #b35316dd
+# %% ../nbs/08_api.ipynb #d4d48412
 _float32_max = float(np.finfo('float32').max)
 
 def field_annotation(f:Feature) -> tuple:
@@ -45,7 +46,7 @@ def field_annotation(f:Feature) -> tuple:
                                  ge=low, le=high, strict=True, allow_inf_nan=False)
     return kind, info
 
-# %% ../nbs/08_api.ipynb #cd699f6e
+# %% ../nbs/08_api.ipynb #b64ef141
 def applicant_model(
     spec:DatasetSpec,  # The data spec the request follows
     inputs:list|None=None,  # The model's input fields (default: the spec's model features)
@@ -69,7 +70,7 @@ def applicant_model(
     model.__doc__ = f"One applicant of {spec.name}: {spec.description}".strip()
     return model
 
-# %% ../nbs/08_api.ipynb #b43cdea9
+# %% ../nbs/08_api.ipynb #888f4a1b
 class ModelRef(BaseModel):
     "Which model answered: registered name, version and the MLflow run that trained it."
     name: str|None = None
@@ -134,7 +135,7 @@ class ValidationErrors(BaseModel):
     "The request was understood but invalid: one entry per invalid field."
     detail: list[FieldError]
 
-# %% ../nbs/08_api.ipynb #85cc1e96
+# %% ../nbs/08_api.ipynb #998b04bd
 def field_path(loc) -> str:
     "Readable path of an error location: ('body', 'applicants', 3, 'age') -> 'applicants[3].age'."
     parts = list(loc[1:] if loc and loc[0] == 'body' else loc)
@@ -155,7 +156,7 @@ def validation_errors(errors:list) -> list:
 async def _validation_handler(request:Request, exc:RequestValidationError):
     return JSONResponse(status_code=422, content={'detail': validation_errors(exc.errors())})
 
-# %% ../nbs/08_api.ipynb #14025905
+# %% ../nbs/08_api.ipynb #0c956673
 def _finite(d:dict) -> dict:
     "Numbers of `d` that JSON can carry (non-finite become None)."
     return {str(k): (v if isinstance(v, (int, float)) and math.isfinite(v) else None) for k, v in (d or {}).items()
@@ -182,7 +183,7 @@ class Serving:
         if self.scorer is None: raise HTTPException(503, f"No model loaded: {self.error}")
         return self.scorer
 
-# %% ../nbs/08_api.ipynb #fefcd22f
+# %% ../nbs/08_api.ipynb #a7f84e9a
 def schema_problem(scorer:Scorer, spec:DatasetSpec, required:set) -> str:
     "Why `scorer` cannot serve requests built from `spec` with `required` fields ('' if it can)."
     if scorer.spec.name != spec.name: return f"the model is for data set {scorer.spec.name!r}, the API serves {spec.name!r}"
@@ -196,7 +197,7 @@ def required_fields(model:type[BaseModel]) -> set:
     "Names (aliases) of the required fields of a request model."
     return {f.alias for f in model.model_fields.values() if f.is_required()}
 
-# %% ../nbs/08_api.ipynb #25d836d5
+# %% ../nbs/08_api.ipynb #6bd61d5e
 class ApiMetrics:
     "Prometheus collectors of one app, in their own registry."
     def __init__(self):
@@ -222,7 +223,7 @@ class ApiMetrics:
         if len(decisions) - n_decline: self.decisions.labels('approve').inc(len(decisions) - n_decline)
     def latest(self) -> bytes: return generate_latest(self.registry)
 
-# %% ../nbs/08_api.ipynb #af3a9313
+# %% ../nbs/08_api.ipynb #f2c9b220
 class MetricsMiddleware:
     "ASGI middleware: count and time every HTTP request by route template and status."
     def __init__(self, app, metrics:ApiMetrics): self.app, self.metrics = app, metrics
@@ -240,7 +241,7 @@ class MetricsMiddleware:
             self.metrics.requests.labels(endpoint, scope['method'], str(status)).inc()
             self.metrics.latency.labels(endpoint, str(status)).observe(time.perf_counter() - start)
 
-# %% ../nbs/08_api.ipynb #43b15fd3
+# %% ../nbs/08_api.ipynb #e0580c1c
 async def _send_json(send, status:int, content:dict):
     body = json.dumps(content).encode()
     await send({'type': 'http.response.start', 'status': status,
@@ -274,7 +275,7 @@ class BodyLimitMiddleware:
             return {'type': 'http.request', 'body': body, 'more_body': False}
         await self.app(scope, replay, send)
 
-# %% ../nbs/08_api.ipynb #9397cf72
+# %% ../nbs/08_api.ipynb #e9c33609
 def _load_scorer(model_uri:str) -> Scorer:
     from credit_risk_nb.tracking import load_scorer
     return load_scorer(model_uri)
@@ -290,7 +291,7 @@ def _try_load(loader, model_uri) -> tuple:
     try: return loader(model_uri), ''
     except Exception as e: return None, f"could not load {model_uri}: {type(e).__name__}: {e}"
 
-# %% ../nbs/08_api.ipynb #772746c2
+# %% ../nbs/08_api.ipynb #0f5b94b0
 _errors_4xx = {400: {'model': ErrorDetail, 'description': 'Body is not UTF-8 text, or Content-Length is malformed'},
                413: {'model': ErrorDetail, 'description': 'Body over the size limit'},
                422: {'model': ValidationErrors, 'description': 'Invalid field(s): each named with the reason'}}
@@ -306,6 +307,8 @@ def create_app(
     spec:str|DatasetSpec='german_credit',  # Request schema when no model could be loaded
     nthread:int=1,  # XGBoost threads per prediction
     loader:Callable|None=None,  # model URI -> Scorer (default: `credit_risk_nb.tracking.load_scorer`)
+    decision_log:DecisionLog|str|None=None,  # Decision log (or its URL): every decision is committed before it is answered
+    log_timeout:float=5.0,  # Seconds to wait for the decision log before answering 503
 ) -> FastAPI:
     "The prediction API serving `scorer` (or the model at `model_uri`)."
     loader = loader or _load_scorer
@@ -320,17 +323,22 @@ def create_app(
     app = FastAPIOffline(title='credit_risk_nb prediction API', version=__version__,
                          description=f"Probability of default, decision, score and reasons for {spec.name} applicants. {spec.source}")
     app.state.serving, app.state.metrics, app.state.reload_lock = serving, metrics, asyncio.Lock()
-    app.state.settings = dict(model_uri=model_uri, max_batch=max_batch, reasons=reasons, nthread=nthread,
+    app.state.settings = settings = dict(model_uri=model_uri, max_batch=max_batch, reasons=reasons, nthread=nthread,
                               required=required_fields(Applicant), spec=spec, loader=loader, api_key=api_key)
     metrics.set_model(serving)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    log = DecisionLog(decision_log) if isinstance(decision_log, str) else decision_log
+    app.state.decision_log, app.state.writer = log, DecisionWriter(log) if log is not None else None
+    if app.state.writer is not None: app.router.on_shutdown.append(app.state.writer.close)
+    settings['log_timeout'] = log_timeout
     _add_scoring_routes(app, Applicant, Batch)
     _add_ops_routes(app)
+    app.include_router(monitoring_router(_served_scorer, _served_log))
     return app
 
-# %% ../nbs/08_api.ipynb #9e7509df
+# %% ../nbs/08_api.ipynb #fbebb4b7
 def _request_id(request:Request) -> str:
     given = request.headers.get('x-request-id', '')
     return given if 0 < len(given) <= 128 and given.isascii() and given.isprintable() else uuid.uuid4().hex
@@ -348,21 +356,43 @@ def _scored(out:dict, i:int) -> dict:
     return dict(pd=float(out['pd'][i]), decision=str(out['decision'][i]), points=float(out['points'][i]),
                 reasons=out['reasons'][i] if 'reasons' in out else None)
 
+_log_errors = {409: {'model': ErrorDetail, 'description': 'The request id (X-Request-ID) is already in the decision log'},
+               503: {'model': ErrorDetail, 'description': 'No model loaded, or the decision could not be stored (and so is not given)'}}
+
+async def _keep(app:FastAPI, request_id:str, inputs:list, out:dict, serving:Serving, batch:bool=False):
+    "Commit the decisions to the log before answering: 409 for a reused request id, 503 when they are not stored."
+    writer = app.state.writer
+    if writer is None: return
+    rows = decision_rows(request_id, inputs, out, serving.ref.name, serving.ref.version, batch=batch)
+    try: await asyncio.wait_for(asyncio.wrap_future(writer.submit(rows)), app.state.settings['log_timeout'])
+    except DuplicateDecision as e: raise HTTPException(409, f"Request id {request_id!r} was already used: {e}")
+    except DecisionLogError as e: raise HTTPException(503, f"The decision could not be stored, so it is not given: {e}")
+    except asyncio.TimeoutError: raise HTTPException(503, f"The decision log did not commit within {app.state.settings['log_timeout']} s, so the decision is not given")
+
+def _served_scorer(request:Request) -> Scorer: return request.app.state.serving.require()
+
+def _served_log(request:Request) -> DecisionLog:
+    if request.app.state.decision_log is None: raise HTTPException(409, 'This service keeps no decision log (start it with a database URL)')
+    return request.app.state.decision_log
+
 def _add_scoring_routes(app:FastAPI, Applicant:type[BaseModel], Batch:type[BaseModel]):
     settings, metrics = app.state.settings, app.state.metrics
     reasons_doc = 'Add the top reasons (adverse-action codes) to each answer'
 
-    @app.post('/predict', response_model=Prediction, responses={**_errors_4xx, **_no_model}, tags=['scoring'],
+    @app.post('/predict', response_model=Prediction, responses={**_errors_4xx, **_no_model, **_log_errors}, tags=['scoring'],
               summary='Score one applicant')
     async def predict(applicant: Applicant, request: Request, reasons: bool = Query(True, description=reasons_doc)):
         "Probability of default, decision at the model's cutoff, points and the top reasons for one applicant."
         serving = request.app.state.serving
         scorer = serving.require()
-        out = _score(scorer, [applicant.model_dump()], settings['reasons'] if reasons else 0, settings['nthread'])
+        inputs = [applicant.model_dump()]
+        out = _score(scorer, inputs, settings['reasons'] if reasons else 0, settings['nthread'])
+        request_id = _request_id(request)
+        await _keep(request.app, request_id, inputs, out, serving)
         metrics.count_decisions(out['decision'])
-        return _json(dict(_scored(out, 0), cutoff=scorer.cutoff, model=serving.ref_dict, request_id=_request_id(request)))
+        return _json(dict(_scored(out, 0), cutoff=scorer.cutoff, model=serving.ref_dict, request_id=request_id))
 
-    @app.post('/predict/batch', response_model=BatchPrediction, responses={**_errors_4xx, **_no_model}, tags=['scoring'],
+    @app.post('/predict/batch', response_model=BatchPrediction, responses={**_errors_4xx, **_no_model, **_log_errors}, tags=['scoring'],
               summary='Score a batch of applicants',
               description=f"Score up to {settings['max_batch']:,} applicants in one call; answers in the order of the request.")
     async def predict_batch(batch: Batch, request: Request, reasons: bool = Query(True, description=reasons_doc)):
@@ -370,9 +400,11 @@ def _add_scoring_routes(app:FastAPI, Applicant:type[BaseModel], Batch:type[BaseM
         scorer = serving.require()
         rows = [a.model_dump() for a in batch.applicants]
         out = await run_in_threadpool(_score, scorer, rows, settings['reasons'] if reasons else 0, settings['nthread'])
+        request_id = _request_id(request)
+        await _keep(request.app, request_id, rows, out, serving, batch=True)
         metrics.count_decisions(out['decision'])
         return _json(dict(predictions=[_scored(out, i) for i in range(len(rows))], cutoff=scorer.cutoff, model=serving.ref_dict,
-                          request_id=_request_id(request)))
+                          request_id=request_id))
 
     @app.post('/explain', response_model=Explanation, responses={**_errors_4xx, **_no_model}, tags=['scoring'],
               summary="Every field's contribution for one applicant")
@@ -392,7 +424,7 @@ def _add_scoring_routes(app:FastAPI, Applicant:type[BaseModel], Batch:type[BaseM
         return dict(pd=float(out['pd'][0]), decision=str(out['decision'][0]), margin=margin, base=base,
                     contributions=contributions, model=serving.ref, request_id=_request_id(request))
 
-# %% ../nbs/08_api.ipynb #976105cd
+# %% ../nbs/08_api.ipynb #490bc634
 class ModelInfo(BaseModel):
     "The loaded model: registry name, version, aliases, run, training metrics, cutoff and the spec's fields."
     name: str|None
@@ -420,7 +452,7 @@ class Reloaded(BaseModel):
 
 _api_key_header = APIKeyHeader(name='X-API-Key', auto_error=False, description='Key for the admin routes (CRNB_API_KEY)')
 
-# %% ../nbs/08_api.ipynb #482bb036
+# %% ../nbs/08_api.ipynb #2c3a6019
 def _spec_fields(spec:DatasetSpec, inputs:list) -> list:
     keep = ('name', 'kind', 'description', 'labels', 'min', 'max', 'missing', 'protected', 'reason', 'example')
     return [dict({k: getattr(f, k) for k in keep}, input=f.name in inputs) for f in spec.features]
@@ -478,12 +510,13 @@ def _add_ops_routes(app:FastAPI):
             metrics.reloads.labels('ok').inc()
         return dict(status='reloaded', previous=old.ref if old.scorer else None, model=new.ref)
 
-# %% ../nbs/08_api.ipynb #7d025e50
+# %% ../nbs/08_api.ipynb #64f8a9e8
 def env_settings() -> dict:
     "`create_app` arguments from the environment."
     return dict(model_uri=os.environ.get('CRNB_MODEL_URI') or f"models:/{config.model_name()}@champion",
                 api_key=os.environ.get('CRNB_API_KEY') or None, max_batch=int(os.environ.get('CRNB_MAX_BATCH', 1000)),
-                reasons=int(os.environ.get('CRNB_REASONS', 4)))
+                reasons=int(os.environ.get('CRNB_REASONS', 4)),
+                decision_log=None if os.environ.get('CRNB_DECISION_LOG', 'on').lower() in ('off', '0', 'false', 'no') else config.database_url())
 
 class EnvApp:
     "An ASGI app that builds `create_app(**env_settings())` when the server first calls it."
@@ -494,7 +527,7 @@ class EnvApp:
 
 app = EnvApp()
 
-# %% ../nbs/08_api.ipynb #41052b9e
+# %% ../nbs/08_api.ipynb #ac1bf452
 @call_parse
 def crnb_serve(
     host:str='127.0.0.1',  # Interface to bind (0.0.0.0 exposes the service to the network)
@@ -504,11 +537,15 @@ def crnb_serve(
     max_batch:int=None,  # Most applicants per /predict/batch call (default 1000)
     reasons:int=None,  # Reasons per applicant (default 4, 0 for none)
     access_log:store_true=False,  # Log every request
+    database_url:str=None,  # Decision log URL (default: SQLite beside the MLflow store, see Configuration)
+    no_log:store_true=False,  # Keep no decision log
 ):
     "Serve the prediction API with uvicorn."
     import uvicorn
     if model_uri: os.environ['CRNB_MODEL_URI'] = model_uri
     if max_batch is not None: os.environ['CRNB_MAX_BATCH'] = str(max_batch)
     if reasons is not None: os.environ['CRNB_REASONS'] = str(reasons)
+    if database_url: os.environ['CRNB_DATABASE_URL'] = database_url
+    if no_log: os.environ['CRNB_DECISION_LOG'] = 'off'
     print(f"Serving {os.environ.get('CRNB_MODEL_URI') or env_settings()['model_uri']} on http://{host}:{port} (docs: /docs)")
     uvicorn.run('credit_risk_nb.api:app', host=host, port=port, workers=workers, access_log=access_log, lifespan='on')

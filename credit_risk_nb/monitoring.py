@@ -4,7 +4,8 @@
 
 # %% ../nbs/09_monitoring.ipynb #51be86ac
 from __future__ import annotations
-import base64, io, json, math, time, datetime as dt
+import base64, io, json, math, queue, threading, time, datetime as dt
+from concurrent.futures import Future, TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Callable
 import numpy as np, pandas as pd
@@ -21,12 +22,12 @@ from .scoring import Scorer
 
 # %% auto #0
 __all__ = ['decisions_table', 'outcomes_table', 'psi_bands', 'DecisionLogError', 'DuplicateDecision', 'utc', 'utc_now', 'to_json',
-           'DecisionLog', 'decision_rows', 'inputs_frame', 'psi_band', 'psi', 'numeric_bins', 'categorical_bins',
-           'bin_shares', 'reference_bins', 'NoReference', 'model_reference', 'drift_report', 'plot_psi', 'plot_bins',
-           'write_report', 'log_report', 'drift_summary', 'drift_sections', 'write_drift_report', 'drift_metrics',
-           'log_drift', 'drift_json', 'monitoring_router', 'parse_defaulted', 'score_bands', 'backtest_metrics',
-           'backtest_table', 'plot_backtest', 'training_metrics', 'backtest', 'write_backtest_report', 'crnb_log',
-           'read_applicants', 'crnb_drift', 'crnb_outcomes']
+           'DecisionLog', 'decision_rows', 'inputs_frame', 'DecisionWriter', 'psi_band', 'psi', 'numeric_bins',
+           'categorical_bins', 'bin_shares', 'reference_bins', 'NoReference', 'model_reference', 'drift_report',
+           'plot_psi', 'plot_bins', 'write_report', 'log_report', 'drift_summary', 'drift_sections',
+           'write_drift_report', 'drift_metrics', 'log_drift', 'drift_json', 'monitoring_router', 'parse_defaulted',
+           'score_bands', 'backtest_metrics', 'backtest_table', 'plot_backtest', 'training_metrics', 'backtest',
+           'write_backtest_report', 'crnb_log', 'read_applicants', 'crnb_drift', 'crnb_outcomes']
 
 # %% ../nbs/09_monitoring.ipynb #e7e321aa
 _metadata = sa.MetaData()
@@ -218,6 +219,46 @@ def export(self:DecisionLog,
     elif path.suffix.lower() == '.csv': frame.to_csv(path, index=False)
     else: raise ValueError(f"{path}: export to .csv or .parquet")
     return len(frame)
+
+# %% ../nbs/09_monitoring.ipynb #0379345d
+class DecisionWriter:
+    "One thread that commits the decisions of all waiting requests together; each caller waits for its own commit."
+    def __init__(self, log:DecisionLog,  # The decision log to write to
+                 max_rows:int=10_000):  # Most rows in one transaction
+        self.log, self.max_rows = log, max_rows
+        self._queue, self._closed = queue.Queue(), False
+        self._thread = threading.Thread(target=self._run, name='crnb-decision-writer', daemon=True)
+        self._thread.start()
+    def submit(self, rows:list) -> Future:
+        "Queue `rows`; the future completes once they are committed (or holds the `DecisionLogError`)."
+        done = Future()
+        if self._closed: done.set_exception(DecisionLogError('decision log writer is closed'))
+        else: self._queue.put((rows, done))
+        return done
+    def write(self, rows:list, timeout:float|None=None):
+        "Store `rows`, returning only once they are committed."
+        try: return self.submit(rows).result(timeout)
+        except FutureTimeout: raise DecisionLogError(f"decision log {self.log.safe_url}: no commit within {timeout} s") from None
+    def _run(self):
+        while True:
+            batch = [self._queue.get()]
+            while batch[-1] is not None and sum(len(r) for r, _ in batch) < self.max_rows:
+                try: batch.append(self._queue.get_nowait())
+                except queue.Empty: break
+            stop = batch[-1] is None
+            self._commit([b for b in batch if b is not None])
+            if stop: return
+    def _commit(self, batch):
+        if not batch: return
+        try:
+            self.log.record([row for rows, _ in batch for row in rows])
+            for _, done in batch: done.set_result(None)
+        except Exception as e:
+            if len(batch) == 1: return batch[0][1].set_exception(e)
+            for item in batch: self._commit([item])
+    def close(self):
+        "Write what is waiting, then stop the thread."
+        if not self._closed: self._closed = True; self._queue.put(None); self._thread.join(30)
 
 # %% ../nbs/09_monitoring.ipynb #79d07319
 psi_bands = {'stable': 0.10, 'watch': 0.25}
