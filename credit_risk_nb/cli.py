@@ -57,6 +57,9 @@ def crnb_train(
     no_register:store_true=False,  # Log the runs but register nothing
     model_name:str=None,  # Registered model name (default: crnb_<dataset>)
     output:str=None,  # Where to write the executed notebook
+    engine:str='local',  # local (one process) or dask (XGBoost on a Dask cluster; data_path may be a Parquet/CSV folder)
+    scheduler:str=None,  # dask: scheduler address of a running cluster (default: a LocalCluster on 127.0.0.1)
+    n_workers:int=2,  # dask: workers of the LocalCluster
 ):
     "Train credit models with the papermill pipeline, log them to MLflow and register the best."
     from credit_risk_nb.tracking import use_store
@@ -66,7 +69,8 @@ def crnb_train(
     result = run_pipeline('train', output, dataset=dataset, data_path=data_path, spec_path=spec_path, model=model,
                           drop_features=drop_features, seed=seed, max_depth=max_depth, learning_rate=learning_rate,
                           n_estimators=n_estimators, cost_fn=cost_fn, cost_fp=cost_fp, tracking_uri=tracking_uri,
-                          experiment=experiment, register=not no_register, model_name=model_name)
+                          experiment=experiment, register=not no_register, model_name=model_name, engine=engine,
+                          scheduler=scheduler, n_workers=n_workers)
     for kind, run_id in result['runs'].items():
         m = result['metrics'][kind]
         print(f"  {kind:8s} run {run_id}: ROC-AUC {m['roc_auc']:.4f}, recall {m['recall']:.3f}, precision {m['precision']:.3f} at cutoff {m['cutoff']:.3f}")
