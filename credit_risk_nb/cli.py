@@ -52,6 +52,10 @@ def crnb_train(
     n_estimators:int=None,  # XGBoost most trees (early stopping decides)
     cost_fn:float=None,  # Cost of accepting a defaulter (default: the spec's)
     cost_fp:float=None,  # Cost of declining a good applicant (default: the spec's)
+    cutoff_method:str='cost',  # cost (the cost matrix) or expected_loss (PD x LGD x EAD against the margin)
+    lgd:float=0.45,  # expected_loss: loss given default
+    margin:float=0.05,  # expected_loss: margin on a good loan
+    cv_repeats:int=0,  # Repeated 5-fold cross-validation (0: off)
     tracking_uri:str=None,  # MLflow tracking URI (default: the project store)
     experiment:str=None,  # MLflow experiment (default: crnb_<dataset>)
     no_register:store_true=False,  # Log the runs but register nothing
@@ -62,15 +66,14 @@ def crnb_train(
     n_workers:int=2,  # dask: workers of the LocalCluster
 ):
     "Train credit models with the papermill pipeline, log them to MLflow and register the best."
-    from credit_risk_nb.tracking import use_store
-    from credit_risk_nb.datasets import get_spec
     uri = tracking_uri or config.tracking_uri()
     print(f"Training on {spec_path or dataset} ({data_path or 'embedded data'}); MLflow store: {uri}")
     result = run_pipeline('train', output, dataset=dataset, data_path=data_path, spec_path=spec_path, model=model,
                           drop_features=drop_features, seed=seed, max_depth=max_depth, learning_rate=learning_rate,
                           n_estimators=n_estimators, cost_fn=cost_fn, cost_fp=cost_fp, tracking_uri=tracking_uri,
                           experiment=experiment, register=not no_register, model_name=model_name, engine=engine,
-                          scheduler=scheduler, n_workers=n_workers)
+                          scheduler=scheduler, n_workers=n_workers, cutoff_method=cutoff_method, lgd=lgd, margin=margin,
+                          cv_repeats=cv_repeats)
     for kind, run_id in result['runs'].items():
         m = result['metrics'][kind]
         print(f"  {kind:8s} run {run_id}: ROC-AUC {m['roc_auc']:.4f}, recall {m['recall']:.3f}, precision {m['precision']:.3f} at cutoff {m['cutoff']:.3f}")
