@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_monitoring.ipynb #51be86ac
 from __future__ import annotations
-import base64, io, json, math, queue, threading, time, datetime as dt
+import base64, io, json, math, re, queue, threading, time, datetime as dt
 from concurrent.futures import Future, TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Callable
@@ -14,6 +14,8 @@ from matplotlib.figure import Figure
 from fastcore.basics import patch
 from fastcore.script import call_parse, store_true
 from fastapi import APIRouter, Depends, HTTPException, Query
+from typing import Annotated
+from pydantic import BeforeValidator
 from sklearn.metrics import roc_auc_score
 from . import config
 from .datasets import DatasetSpec, get_spec, validate, _read_text
@@ -21,10 +23,10 @@ from .evaluation import expected_calibration_error
 from .scoring import Scorer
 
 # %% auto #0
-__all__ = ['decisions_table', 'outcomes_table', 'psi_bands', 'DecisionLogError', 'DuplicateDecision', 'utc', 'utc_now', 'to_json',
-           'DecisionLog', 'decision_rows', 'inputs_frame', 'DecisionWriter', 'psi_band', 'psi', 'numeric_bins',
-           'categorical_bins', 'bin_shares', 'reference_bins', 'NoReference', 'model_reference', 'drift_report',
-           'plot_psi', 'plot_bins', 'write_report', 'log_report', 'drift_summary', 'drift_sections',
+__all__ = ['decisions_table', 'outcomes_table', 'psi_bands', 'QueryTime', 'DecisionLogError', 'DuplicateDecision', 'utc',
+           'utc_now', 'to_json', 'DecisionLog', 'decision_rows', 'inputs_frame', 'DecisionWriter', 'psi_band', 'psi',
+           'numeric_bins', 'categorical_bins', 'bin_shares', 'reference_bins', 'NoReference', 'model_reference',
+           'drift_report', 'plot_psi', 'plot_bins', 'write_report', 'log_report', 'drift_summary', 'drift_sections',
            'write_drift_report', 'drift_metrics', 'log_drift', 'drift_json', 'monitoring_router', 'parse_defaulted',
            'score_bands', 'backtest_metrics', 'backtest_table', 'plot_backtest', 'training_metrics', 'backtest',
            'write_backtest_report', 'crnb_log', 'read_applicants', 'crnb_drift', 'crnb_outcomes']
@@ -500,6 +502,15 @@ def drift_json(report:pd.DataFrame, scorer:Scorer, start=None, end=None, min_row
                 thresholds=dict(watch=psi_bands['stable'], act=psi_bands['watch']),
                 pd=next(r for r in rows if r['feature'] == 'PD'), features=[r for r in rows if r['feature'] != 'PD'])
 
+_rfc3339 = re.compile(r'\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?')
+
+def _time_text(v):
+    "Only ISO date-times (as the OpenAPI `date-time` format says), not the Unix timestamps pydantic would also take."
+    if isinstance(v, str) and not _rfc3339.fullmatch(v): raise ValueError('not an ISO date-time such as 2026-01-31T00:00:00Z')
+    return v
+
+QueryTime = Annotated[dt.datetime|None, BeforeValidator(_time_text)]
+
 def monitoring_router(get_scorer:Callable,  # FastAPI dependency returning the served `Scorer`
                       get_log:Callable,  # FastAPI dependency returning the `DecisionLog`
                       default_days:float=7.0,  # Window when the caller gives no start
@@ -510,12 +521,13 @@ def monitoring_router(get_scorer:Callable,  # FastAPI dependency returning the s
     @router.get('/drift', summary='Population stability of every input and of the PD',
                 responses={409: {'description': 'The model carries no reference bins'}, 503: {'description': 'Decision log unavailable'}})
     def drift(scorer: Scorer = Depends(get_scorer), log: DecisionLog = Depends(get_log),
-              start: str|None = Query(None, description='Window start, ISO time (UTC if no zone); default: end minus the default window'),
-              end: str|None = Query(None, description='Window end (exclusive), ISO time; default: now'),
+              start: Annotated[QueryTime, Query(description='Window start, ISO time (UTC if no zone); default: end minus the default window')] = None,
+              end: Annotated[QueryTime, Query(description='Window end (exclusive), ISO time; default: now')] = None,
               model_version: str|None = Query(None, description='Only decisions of this model version')):
         "PSI (CSI) of each model column and PSI of the PD for the applicants in the decision log's window, with bands."
-        try: t1 = utc(end) or utc_now(); t0 = utc(start) or t1 - dt.timedelta(days=default_days)
-        except (ValueError, TypeError) as e: raise HTTPException(422, f"start/end: not a time: {e}")
+        t1 = utc(end) or utc_now()
+        try: t0 = utc(start) or t1 - dt.timedelta(days=default_days)
+        except OverflowError: t0 = dt.datetime.min.replace(tzinfo=dt.timezone.utc)  # an end in year 1: the window is empty
         try:
             model_reference(scorer)
             report, _ = log_drift(scorer, log, t0, t1, model_version=model_version)
