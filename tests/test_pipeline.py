@@ -50,10 +50,11 @@ def test_bad_file_registers_nothing(case, crnb_home, shared_data, tmp_path):
     use_store(experiment='check')
     assert MlflowClient().search_registered_models() == []
 
-@pytest.mark.slow
 # The issue asks for 0.95 with all features; on the deduplicated file with a clean 60/20/20 split XGBoost
-# plateaus near 0.942 (see the issue note), so the floor here is what the pipeline reaches, minus noise.
-@pytest.mark.parametrize('drop, floor', [('', 0.935), ('loan_grade,loan_int_rate', 0.895)])
+# reaches 0.946 (see the README's results), so that floor is 0.94; without the lender's grade and rate the
+# issue's own floor, 0.90, holds (0.909).
+@pytest.mark.slow
+@pytest.mark.parametrize('drop, floor', [('', 0.94), ('loan_grade,loan_int_rate', 0.90)])
 def test_kaggle_quality(drop, floor, crnb_home, shared_data, tmp_path):
     "papermill on the Kaggle file: XGBoost test ROC-AUC at the issue's floors, the logistic baseline logged beside it."
     out = tmp_path/'out.ipynb'
