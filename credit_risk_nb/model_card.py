@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import numpy as np, pandas as pd
 from .datasets import QualityReport
 from .scoring import Scorer, pd_to_points
+from .models import monotone_constraints
 
 # %% auto #0
 __all__ = ['intended_use_default', 'limitations_default', 'md_table', 'model_card', 'markdown_to_html', 'to_html']
@@ -58,6 +59,11 @@ def _metrics_frame(metrics:dict) -> pd.DataFrame:
     return frame
 
 # %% ../nbs/10_model_card.ipynb #3cf78f29
+def _directions(scorer:Scorer) -> dict:
+    "Constrained columns and their risk direction, engineered ratios included (they inherit theirs from their inputs)."
+    if scorer.model.kind != 'xgboost': return {c: scorer.spec[c].monotone for c in scorer.encoder.inputs if scorer.spec[c].kind == 'numeric' and scorer.spec[c].monotone}
+    return {c: m for c, m in zip(scorer.encoder.columns, monotone_constraints(scorer.encoder)) if m}
+
 def model_card(scorer:Scorer, # The fitted bundle the card describes
                metrics:dict, # Test metrics (`credit_metrics`), or {model name: metrics} with the model of record first
                fairness:pd.DataFrame|None=None, # From `fairness_report`
@@ -88,8 +94,7 @@ def model_card(scorer:Scorer, # The fitted bundle the card describes
             f"- Parameters: " + (', '.join(f'`{k}={_fmt(v)}`' for k, v in params.items()) or 'defaults'),
             f"- Inputs ({len(enc.inputs)}): " + ', '.join(f'`{c}`' for c in enc.inputs),
             f"- Engineered features: " + (', '.join(f'`{d.name}` = {d.numerator} / {d.denominator}' for d in enc.derived) or 'none'),
-            f"- Monotone risk directions: " + (', '.join(f"`{c}` {'rising' if spec[c].monotone > 0 else 'falling'}" for c in enc.inputs
-                                                        if spec[c].kind == 'numeric' and spec[c].monotone) or 'none'),
+            f"- Monotone risk directions: " + (', '.join(f"`{c}` {'rising' if m > 0 else 'falling'}" for c, m in _directions(scorer).items()) or 'none'),
             f"- Calibration: {scorer.calibrator.method}" + (f" (chosen by cross-validated Brier on the validation split: "
                 + ', '.join(f'{k} {v:.4f}' for k, v in scorer.calibrator.brier.items()) + ')' if scorer.calibrator.brier else ''),
             f"- Scorecard points: {scorer.scaling['base_score']:g} at good:bad odds {scorer.scaling['base_odds']:g}:1, "
