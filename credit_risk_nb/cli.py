@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, os, tempfile, time
 from pathlib import Path
-from fastcore.script import call_parse, Param, store_true, store_false
+from fastcore.script import call_parse, store_true
 from . import config
 
 # %% auto #0
@@ -31,9 +31,7 @@ def run_pipeline(name:str='train', output:str|None=None, progress:bool=True, **p
     nb = pipeline_notebook(name)
     pm.execute_notebook(str(nb), str(output), parameters=params, progress_bar=progress, cwd=str(nb.parent), kernel_name='python3')
     result = json.loads(Path(params['result_path']).read_text())
-    from credit_risk_nb.tracking import use_store
-    use_store(params.get('tracking_uri'), params.get('experiment') or f"crnb_{result.get('dataset', params.get('dataset', 'german_credit'))}")
-    client = MlflowClient()
+    client = MlflowClient(tracking_uri=params.get('tracking_uri') or config.tracking_uri())
     for run_id in result['runs'].values(): client.log_artifact(run_id, str(output), 'notebook')
     result['notebook'] = str(output)
     return result

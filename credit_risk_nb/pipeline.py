@@ -87,7 +87,7 @@ def evaluate(scorer:Scorer, data:Prepared, part:str='test', shap_rows:int=2000, 
 
 def log_evaluation(scorer:Scorer, metrics:dict, data:Prepared, evidence:dict, cv:dict|None=None):
     "Log `evaluate`'s evidence and the model card into the active run."
-    import matplotlib.pyplot as plt, tempfile
+    import tempfile
     with tempfile.TemporaryDirectory() as d:
         save_plots(evidence['figures'], d)
         mlflow.log_artifacts(d, 'plots')
