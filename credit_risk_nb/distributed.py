@@ -20,16 +20,16 @@ from fastcore.script import call_parse, store_true
 from .datasets import (DatasetSpec, QualityReport, QualityIssue, DataError, get_spec, validate,
                                      data_path as spec_data_path, _check_target, _NA)
 from .features import Encoder
-from .models import XGBModel, Calibrator, xgb_defaults, monotone_constraints, fit_model
-from .evaluation import cost_cutoff, credit_metrics
+from .models import XGBModel, xgb_defaults, monotone_constraints
+from .fit import fit_bundle, local_fitter, scorer_metrics
 from .scoring import Scorer
 from .pipeline import Prepared, parse_list, log_training_run
 
 # %% auto #0
 __all__ = ['connect', 'dask_client', 'data_files', 'file_format', 'read_raw', 'as_text', 'frame_meta', 'validate_part',
            'merge_reports', 'files_hash', 'read_dask', 'prepare_dask', 'as_dask', 'encode_dask', 'fit_xgb_dask',
-           'score_dask', 'fit_scorer_dask', 'train_and_log_dask', 'clean_rows', 'score_frame', 'read_chunks',
-           'count_rows', 'ChunkWriter', 'score_file', 'crnb_score']
+           'score_dask', 'dask_fitter', 'fit_scorer_dask', 'train_and_log_dask', 'clean_rows', 'score_frame',
+           'read_chunks', 'count_rows', 'ChunkWriter', 'score_file', 'crnb_score']
 
 # %% ../nbs/14_distributed.ipynb #2c0dc039
 def connect(scheduler:str|None=None,  # Scheduler address of a running cluster, e.g. tcp://10.0.0.5:8786; None: a LocalCluster
@@ -231,39 +231,46 @@ def _sample(frame:dd.DataFrame, rows:int, seed:int) -> pd.DataFrame:
     sample = frame if n <= rows else frame.sample(frac=rows/n, random_state=seed)
     return sample.compute().reset_index(drop=True)
 
-def fit_scorer_dask(kind:str, data:Prepared, client:Client, drop_features=(), seed:int=42, xgb_params:dict|None=None,
-                    cost_fn:float|None=None, cost_fp:float|None=None,
+def dask_fitter(client:Client, sample:pd.DataFrame):
+    "A `fit_bundle` fitter: XGBoost trained on the cluster, the logistic model on `sample` in this process."
+    def fit(kind, encoder, train, X_valid, y_valid, seed=42, **params):
+        if kind == 'xgboost': return fit_xgb_dask(client, encoder, train, X_valid, y_valid, seed, **params)
+        return local_fitter(kind, encoder, sample, X_valid, y_valid, seed=seed, **params)
+    return fit
+
+# %% ../nbs/14_distributed.ipynb #ae242631
+def fit_scorer_dask(kind:str,  # xgboost or logreg
+                    data:Prepared,  # From `prepare_dask` or `as_dask`: train and test are Dask DataFrames
+                    client:Client,  # The cluster
+                    drop_features=(),  # Model inputs to leave out
+                    seed:int=42,  # Seed of the model and the sample
+                    params:dict|None=None,  # Model parameters
+                    costs:dict|None=None,  # From `fit.decision_costs` (default: the spec's)
                     sample_rows:int=200_000,  # Training rows (at most) for the encoder's statistics and the logistic regression
                    ) -> tuple[Scorer, dict]:
-    "`pipeline.fit_scorer` on a Dask `Prepared` (from `prepare_dask` or `as_dask`): (Scorer, {'valid': metrics, 'test': metrics})."
+    "`pipeline.fit_scorer` on a Dask `Prepared`: (Scorer, {'valid': metrics, 'test': metrics})."
     spec, parts = data.spec, data.parts
-    cost_fn, cost_fp = cost_fn or spec.cost_fn, cost_fp or spec.cost_fp
     sample = _sample(parts['train'], sample_rows, seed)
-    enc = Encoder.fit(spec, sample, drop=parse_list(drop_features))
-    X_valid, y_valid = enc.matrix(parts['valid']), parts['valid'][spec.target].to_numpy()
-    if kind == 'xgboost': model = fit_xgb_dask(client, enc, parts['train'], X_valid, y_valid, seed, **(xgb_params or {}))
-    else: model = fit_model(kind, enc, enc.matrix(sample), sample[spec.target].to_numpy(), X_valid, y_valid, seed=seed)
-    calibrator = Calibrator.fit(model.margin(X_valid), y_valid, seed=seed)
-    cutoff = cost_cutoff(y_valid, calibrator(model.margin(X_valid)), cost_fn, cost_fp)
-    scorer = Scorer(enc, model, calibrator, cutoff, metadata=dict(dataset=spec.name, model=kind, cost_fn=cost_fn, cost_fp=cost_fp,
-                                                                  data_hash=data.report.data_hash, engine='dask'))
-    y_test, pd_test = score_dask(scorer, parts['test'])
-    metrics = {'valid': credit_metrics(y_valid, scorer.pd(X_valid), cutoff, cost_fn, cost_fp),
-               'test': credit_metrics(y_test, pd_test, cutoff, cost_fn, cost_fp)}
-    scorer.metadata['metrics'] = metrics['test']
+    scorer = fit_bundle(spec, parts['train'], parts['valid'], kind, parse_list(drop_features), seed, params, costs,
+                        data.report.data_hash, fitter=dask_fitter(client, sample), encoder_rows=sample)
+    scorer.provenance.engine = 'dask'
+    metrics = {'valid': scorer_metrics(scorer, parts['valid'][spec.target], scorer.score(parts['valid'])['pd']),
+               'test': scorer_metrics(scorer, *score_dask(scorer, parts['test']))}
+    scorer.provenance.metrics = metrics['test']
     return scorer, metrics
 
 # %% ../nbs/14_distributed.ipynb #128071f3
-def train_and_log_dask(kind:str, data:Prepared, client:Client, drop_features=(), seed:int=42, xgb_params:dict|None=None,
-                       cost_fn:float|None=None, cost_fp:float|None=None) -> tuple[str, Scorer, dict]:
+def train_and_log_dask(kind:str, data:Prepared, client:Client, drop_features=(), seed:int=42, params:dict|None=None,
+                       costs:dict|None=None) -> tuple[str, Scorer, dict]:
     "Fit `kind` on the Dask `Prepared` `data` with `client` and log it as one MLflow run: (run id, scorer, metrics)."
     drop = parse_list(drop_features)
     with mlflow.start_run(run_name=f"{data.spec.name}-{kind}"):
-        scorer, metrics = fit_scorer_dask(kind, data, client, drop, seed, xgb_params, cost_fn, cost_fp)
+        scorer, metrics = fit_scorer_dask(kind, data, client, drop, seed, params, costs)
         workers = len(client.scheduler_info()['workers'])
-        params = dict(dataset=data.spec.name, model=kind, seed=seed, drop_features=drop or 'none', engine='dask', dask_workers=workers)
+        run_params = dict(dataset=data.spec.name, model=kind, seed=seed, drop_features=drop or 'none', engine='dask', dask_workers=workers,
+                          cutoff_method=scorer.provenance.cutoff_method)
         logged = Prepared(data.spec, data.frame, data.report, {'test': data.parts['valid'].head(100)}, data.path)
-        return log_training_run(scorer, metrics, logged, params), scorer, metrics
+        return log_training_run(scorer, metrics, logged, run_params), scorer, metrics
 
 # %% ../nbs/14_distributed.ipynb #5552d09b
 def _numbers(col:pd.Series|None) -> bool: return col is not None and pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype)

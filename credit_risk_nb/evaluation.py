@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, average_precision_score, roc_curve, precision_recall_curve
-from sklearn.model_selection import StratifiedKFold, RepeatedStratifiedKFold, train_test_split
 from .datasets import DatasetSpec, Feature, get_spec
 from .features import Encoder
 from .models import fit_model, Calibrator
@@ -17,9 +16,9 @@ from .models import fit_model, Calibrator
 # %% auto #0
 __all__ = ['summary_columns', 'expected_cost', 'cost_cutoff', 'expected_loss_cutoff', 'expected_loss_costs', 'reliability_curve',
            'expected_calibration_error', 'decile_table', 'ks_statistic', 'cutoff_curve', 'recall_at_precision',
-           'credit_metrics', 'compare', 'repeated_cv', 'cv_metrics', 'fairness_groups', 'fairness_report',
-           'fairness_metrics', 'plot_roc', 'plot_pr', 'plot_calibration', 'plot_ks', 'plot_score_distribution',
-           'plot_cost_curve', 'plot_tradeoff', 'plot_shap_summary', 'plot_fairness', 'evaluation_figures', 'save_plots']
+           'credit_metrics', 'compare', 'fairness_groups', 'fairness_report', 'fairness_metrics', 'plot_roc', 'plot_pr',
+           'plot_calibration', 'plot_ks', 'plot_score_distribution', 'plot_cost_curve', 'plot_tradeoff',
+           'plot_shap_summary', 'plot_fairness', 'evaluation_figures', 'save_plots']
 
 # %% ../nbs/04_evaluation.ipynb #c4fd75cc
 def expected_cost(y, pd_, cutoff:float, cost_fn:float=5.0, cost_fp:float=1.0) -> float:
@@ -141,44 +140,6 @@ summary_columns = ['roc_auc', 'gini', 'ks', 'pr_auc', 'brier', 'ece', 'cutoff', 
 def compare(metrics_by_model:dict, columns=summary_columns) -> pd.DataFrame:
     "One row per model of its test metrics (columns a model's metrics lack are left empty)."
     return pd.DataFrame({k: {c: v.get(c, np.nan) for c in columns} for k, v in metrics_by_model.items()}).T.round(4)
-
-# %% ../nbs/04_evaluation.ipynb #4642944e
-def repeated_cv(frame:pd.DataFrame, # Validated data set (from `load_dataset`)
-                spec:DatasetSpec|str, # Its spec
-                kind:str='xgboost', # 'xgboost' or 'logreg'
-                n_repeats:int=5, # Repeats of the k-fold split, each with its own shuffle
-                n_splits:int=5, # Folds per repeat
-                seed:int=42, # Seed of the shuffles and the models
-                drop:list=(), # Model inputs to leave out
-                valid:float=0.2, # Share of each training part kept for early stopping, calibration and cutoff
-                cost_fn:float|None=None, # Cost of accepting a defaulter (default: the spec's)
-                cost_fp:float|None=None, # Cost of declining a good applicant (default: the spec's)
-                calibration:tuple=('platt', 'isotonic'), # Calibration methods to choose from (by validation Brier)
-                **params, # Model parameters (e.g. XGBoost's), passed to `fit_model`
-               ) -> dict:
-    "Repeated stratified k-fold CV: {'mean': {...}, 'std': {...}, 'folds': DataFrame of per-fold metrics}."
-    spec = get_spec(spec)
-    cost_fn, cost_fp = spec.cost_fn if cost_fn is None else cost_fn, spec.cost_fp if cost_fp is None else cost_fp
-    y_all = frame[spec.target].to_numpy()
-    cv = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
-    rows = []
-    for i, (train_idx, test_idx) in enumerate(cv.split(frame, y_all)):
-        fit_part, valid_part = train_test_split(frame.iloc[train_idx], test_size=valid, stratify=y_all[train_idx], random_state=seed + i)
-        enc = Encoder.fit(spec, fit_part, drop=list(drop))
-        X_fit, X_valid, X_test = (enc.matrix(f) for f in (fit_part, valid_part, frame.iloc[test_idx]))
-        y_fit, y_valid, y_test = fit_part[spec.target].to_numpy(), valid_part[spec.target].to_numpy(), y_all[test_idx]
-        model = fit_model(kind, enc, X_fit, y_fit, X_valid, y_valid, seed=seed, **params)
-        cal = Calibrator.fit(model.margin(X_valid), y_valid, methods=calibration, seed=seed)
-        cutoff = cost_cutoff(y_valid, cal(model.margin(X_valid)), cost_fn, cost_fp)
-        m = credit_metrics(y_test, cal(model.margin(X_test)), cutoff, cost_fn, cost_fp)
-        rows.append(dict(repeat=i//n_splits, fold=i % n_splits, **m))
-    folds = pd.DataFrame(rows)
-    cols = [c for c in folds.columns if c not in ('repeat', 'fold', 'n')]
-    return dict(mean=folds[cols].mean().to_dict(), std=folds[cols].std(ddof=1).to_dict(), folds=folds)
-
-def cv_metrics(cv:dict, prefix:str='cv_') -> dict:
-    "Flat `{cv_roc_auc_mean: ..., cv_roc_auc_std: ...}` of a `repeated_cv` result, for MLflow."
-    return {f'{prefix}{k}_{s}': float(cv[s][k]) for k in cv['mean'] for s in ('mean', 'std')}
 
 # %% ../nbs/04_evaluation.ipynb #83eed3f9
 def fairness_groups(values:pd.Series, feature:Feature) -> pd.Series:

@@ -5,6 +5,7 @@
 # %% ../nbs/03_models.ipynb #ded04fe8
 from __future__ import annotations
 import json, tempfile
+from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.model_selection import train_test_split, StratifiedKFold
@@ -40,6 +41,7 @@ class LogisticModel:
         lr = LogisticRegression(C=C, class_weight='balanced', max_iter=2000).fit(encoder.design(X), y)
         return cls(encoder, lr.coef_[0], lr.intercept_[0], C)
     def margin(self, X) -> np.ndarray: return self.encoder.design(X) @ self.coef + self.intercept
+    def threads(self, nthread:int|None=None): return nullcontext()  # numpy: nothing to set
     def save(self, path:Path): Path(path).write_text(json.dumps(dict(coef=self.coef.tolist(), intercept=self.intercept, C=self.C)))
     @classmethod
     def load(cls, path:Path, encoder:Encoder): return cls(encoder, **json.loads(Path(path).read_text()))
@@ -82,6 +84,15 @@ class XGBModel:
         if evals: booster = booster[: booster.best_iteration + 1]
         return cls(booster, {**p, 'n_estimators': booster.num_boosted_rounds(), 'seed': seed})
     def margin(self, X) -> np.ndarray: return self.booster.inplace_predict(X, predict_type='margin').astype('float64')
+    def threads(self, nthread:int|None=None):
+        "Context in which XGBoost predicts on `nthread` threads (None: its default)."
+        return xgb.config_context(nthread=nthread) if nthread else nullcontext()
+    def contributions(self, X, encoder:Encoder) -> np.ndarray:
+        "TreeSHAP contributions of each column, bias last: shape (rows, columns + 1)."
+        # one thread for a handful of rows: starting a thread pool costs more than the work (API requests)
+        dm = xgb.DMatrix(X, feature_names=encoder.columns, feature_types=encoder.feature_types, enable_categorical=True,
+                         nthread=1 if len(X) <= 64 else -1)
+        return self.booster.predict(dm, pred_contribs=True)
     def save(self, path:Path): self.booster.save_model(str(path))
     @classmethod
     def load(cls, path:Path, encoder:Encoder=None): return cls(xgb.Booster(model_file=str(path)))

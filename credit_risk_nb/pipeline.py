@@ -4,19 +4,15 @@
 
 # %% ../nbs/13_pipeline.ipynb #caf994f2
 from __future__ import annotations
-import json, os
+import os
 from dataclasses import dataclass
-from pathlib import Path
 import numpy as np, pandas as pd
 import mlflow
-from . import config
 from .datasets import DatasetSpec, QualityReport, get_spec, load_dataset
-from .features import Encoder
-from .models import split, fit_model, Calibrator, xgb_defaults
-from .evaluation import (cost_cutoff, credit_metrics, compare, expected_loss_costs, fairness_report,
-    fairness_metrics, decile_table, cutoff_curve, evaluation_figures, save_plots, repeated_cv, cv_metrics)
+from .models import split
+from .evaluation import fairness_report, fairness_metrics, decile_table, cutoff_curve, evaluation_figures, save_plots
+from .fit import fit_bundle, decision_costs, scorer_metrics, repeated_cv, cv_metrics
 from .model_card import model_card, to_html
-from .monitoring import reference_bins
 from .scoring import Scorer
 from .tracking import use_store, log_scorer, register, alias_history
 
@@ -47,27 +43,18 @@ def parse_list(value) -> list:
     if isinstance(value, str): return [v.strip() for v in value.split(',') if v.strip()]
     return list(value)
 
-def fit_scorer(kind:str, data:Prepared, drop_features=(), seed:int=42, xgb_params:dict|None=None,
-               cost_fn:float|None=None, cost_fp:float|None=None, cutoff_method:str='cost', lgd:float=0.45,
-               margin:float=0.05) -> tuple[Scorer, dict]:
-    "Fit model `kind` on `data` into a `Scorer`; returns it and {'valid': metrics, 'test': metrics}."
-    spec, parts = data.spec, data.parts
-    if cutoff_method == 'expected_loss': cost_fn, cost_fp = expected_loss_costs(lgd, margin)
-    elif cutoff_method != 'cost': raise ValueError(f"cutoff_method must be 'cost' or 'expected_loss', not {cutoff_method!r}")
-    cost_fn, cost_fp = cost_fn or spec.cost_fn, cost_fp or spec.cost_fp
-    enc = Encoder.fit(spec, parts['train'], drop=parse_list(drop_features))
-    Xs = {k: enc.matrix(v) for k, v in parts.items()}
-    ys = {k: v[spec.target].to_numpy() for k, v in parts.items()}
-    model = fit_model(kind, enc, Xs['train'], ys['train'], Xs['valid'], ys['valid'], seed=seed, **(xgb_params or {}))
-    calibrator = Calibrator.fit(model.margin(Xs['valid']), ys['valid'], seed=seed)
-    cutoff = cost_cutoff(ys['valid'], calibrator(model.margin(Xs['valid'])), cost_fn, cost_fp)
-    meta = dict(dataset=spec.name, model=kind, cost_fn=cost_fn, cost_fp=cost_fp, cutoff_method=cutoff_method,
-                data_hash=data.report.data_hash, **(dict(lgd=lgd, margin=margin) if cutoff_method == 'expected_loss' else {}))
-    scorer = Scorer(enc, model, calibrator, cutoff, metadata=meta)
-    metrics = {k: credit_metrics(ys[k], scorer.pd(Xs[k]), cutoff, cost_fn, cost_fp) for k in ('valid', 'test')}
-    scorer.metadata['metrics'] = metrics['test']
-    # drift reference: the validation split, which the model did not fit (on its own training rows it is overconfident)
-    scorer.metadata['reference'] = reference_bins(scorer, parts['valid'])
+def fit_scorer(kind:str,  # xgboost or logreg
+               data:Prepared,  # Validated data and its split
+               drop_features=(),  # Model inputs to leave out (list or comma-separated)
+               seed:int=42,  # Seed of the model
+               params:dict|None=None,  # Model parameters
+               costs:dict|None=None,  # From `decision_costs` (default: the spec's)
+              ) -> tuple[Scorer, dict]:
+    "`fit_bundle` on `data`'s split; returns the bundle and {'valid': metrics, 'test': metrics}."
+    parts = data.parts
+    scorer = fit_bundle(data.spec, parts['train'], parts['valid'], kind, parse_list(drop_features), seed, params, costs, data.report.data_hash)
+    metrics = {k: scorer_metrics(scorer, parts[k][data.spec.target], scorer.score(parts[k])['pd']) for k in ('valid', 'test')}
+    scorer.provenance.metrics = metrics['test']
     return scorer, metrics
 
 # %% ../nbs/13_pipeline.ipynb #a562e8a5
@@ -79,7 +66,7 @@ def evaluate(scorer:Scorer, data:Prepared, part:str='test', shap_rows:int=2000, 
     fairness = fairness_report(frame, data.spec, scored['pd'], scored['decision'], y)
     sample = np.random.default_rng(seed).permutation(len(frame))[:shap_rows]
     contrib, _ = scorer.contributions(X[sample])
-    cost_fn, cost_fp = scorer.metadata['cost_fn'], scorer.metadata['cost_fp']
+    cost_fn, cost_fp = scorer.provenance.cost_fn, scorer.provenance.cost_fp
     figures = evaluation_figures(y, scored['pd'], scorer.cutoff, scored['points'], contrib, frame.iloc[sample].reset_index(drop=True),
                                  fairness, cost_fn, cost_fp)
     return dict(scored=scored, fairness=fairness, deciles=decile_table(y, scored['pd']),
@@ -103,7 +90,7 @@ def log_evaluation(scorer:Scorer, metrics:dict, data:Prepared, evidence:dict, cv
 def log_training_run(scorer:Scorer, metrics:dict, data:Prepared, params:dict) -> str:
     "Log a fitted `scorer` with its `metrics` into the active run; returns the run id."
     run = mlflow.active_run()
-    scorer.metadata['run_id'] = run.info.run_id
+    scorer.provenance.run_id = run.info.run_id
     mlflow.log_params({k: (','.join(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items()})
     mlflow.log_params(dict(rows=len(data.frame), features=len(scorer.encoder.columns), cutoff=round(scorer.cutoff, 6),
                            calibration=scorer.calibrator.method, **{f'xgb_{k}': v for k, v in getattr(scorer.model, 'params', {}).items()}))
@@ -115,18 +102,23 @@ def log_training_run(scorer:Scorer, metrics:dict, data:Prepared, params:dict) ->
     log_scorer(scorer, data.parts['test'])
     return run.info.run_id
 
-def train_and_log(kind:str, data:Prepared, drop_features=(), seed:int=42, xgb_params:dict|None=None,
-                  cost_fn:float|None=None, cost_fp:float|None=None, cutoff_method:str='cost', lgd:float=0.45,
-                  margin:float=0.05, cv_repeats:int=0) -> tuple[str, Scorer, dict]:
+def train_and_log(kind:str,  # xgboost or logreg
+                  data:Prepared,  # Validated data and its split
+                  drop_features=(),  # Model inputs to leave out
+                  seed:int=42,  # Seed of the model (and the CV folds)
+                  params:dict|None=None,  # Model parameters
+                  costs:dict|None=None,  # From `decision_costs` (default: the spec's)
+                  cv_repeats:int=0,  # Repeats of 5-fold cross-validation on the whole data (0: none)
+                 ) -> tuple[str, Scorer, dict]:
     "Fit `kind` on `data` and log it as one MLflow run with its evidence: (run id, scorer, metrics)."
     drop = parse_list(drop_features)
     with mlflow.start_run(run_name=f"{data.spec.name}-{kind}"):
-        scorer, metrics = fit_scorer(kind, data, drop, seed, xgb_params, cost_fn, cost_fp, cutoff_method, lgd, margin)
-        params = dict(dataset=data.spec.name, model=kind, seed=seed, drop_features=drop or 'none', cutoff_method=cutoff_method)
-        run_id = log_training_run(scorer, metrics, data, params)
+        scorer, metrics = fit_scorer(kind, data, drop, seed, params, costs)
+        logged = dict(dataset=data.spec.name, model=kind, seed=seed, drop_features=drop or 'none', cutoff_method=scorer.provenance.cutoff_method)
+        run_id = log_training_run(scorer, metrics, data, logged)
         cv = None
         if cv_repeats:
-            cv = repeated_cv(data.frame, data.spec, kind, n_repeats=cv_repeats, seed=seed, drop=drop, **((xgb_params or {}) if kind == 'xgboost' else {}))
+            cv = repeated_cv(data.frame, data.spec, kind, n_repeats=cv_repeats, seed=seed, drop=drop, costs=costs, **((params or {}) if kind == 'xgboost' else {}))
             mlflow.log_metrics(cv_metrics(cv))
         log_evaluation(scorer, metrics, data, evaluate(scorer, data, seed=seed), cv)
         return run_id, scorer, metrics

@@ -5,39 +5,35 @@
 # %% ../nbs/15_retrain.ipynb #7b2a5d32
 from __future__ import annotations
 import json, math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import numpy as np, pandas as pd
 import mlflow
 from mlflow import MlflowClient
-from fastcore.script import call_parse, store_true
-from . import config
-from .datasets import get_spec, load_dataset
-from .evaluation import credit_metrics, fairness_report
-from .pipeline import Prepared, prepare, fit_scorer, log_training_run, parse_list
+from .evaluation import fairness_report
+from .fit import scorer_metrics
+from .pipeline import Prepared, fit_scorer, log_training_run, parse_list
 from .scoring import Scorer
-from .tracking import use_store, load_scorer, move_alias
-from .monitoring import reference_bins, drift_report, NoReference
+from .tracking import use_tracking, load_scorer, move_alias
+from .monitoring import drift_report, NoReference
 
 # %% auto #0
-__all__ = ['train_challenger', 'register_challenger', 'gate_metrics', 'gate_checks', 'GateReport', 'promotion_gate',
-           'crnb_retrain']
+__all__ = ['train_challenger', 'register_challenger', 'gate_metrics', 'gate_checks', 'GateReport', 'promotion_gate']
 
 # %% ../nbs/15_retrain.ipynb #6e87db21
 def train_challenger(data:Prepared,  # Validated new data and its split (from `prepare`)
                      kind:str='xgboost',  # xgboost or logreg
                      drop_features=(),  # Fields to leave out
                      seed:int=42,  # Seed of the model
-                     xgb_params:dict|None=None,  # XGBoost parameters
-                     cost_fn:float|None=None, cost_fp:float|None=None,  # Costs (default: the spec's)
+                     params:dict|None=None,  # Model parameters
+                     costs:dict|None=None,  # From `fit.decision_costs` (default: the spec's)
                     ) -> tuple[str, Scorer, dict]:
-    "Fit `kind` on `data`, store reference bins in the bundle, log it as one MLflow run: (run id, scorer, metrics)."
+    "Fit `kind` on `data` and log it as one MLflow run tagged `purpose=retrain`: (run id, scorer, metrics)."
     drop = parse_list(drop_features)
     with mlflow.start_run(run_name=f"{data.spec.name}-{kind}-retrain"):
-        scorer, metrics = fit_scorer(kind, data, drop, seed, xgb_params, cost_fn, cost_fp)
-        scorer.metadata['reference'] = reference_bins(scorer, data.parts['valid'])
+        scorer, metrics = fit_scorer(kind, data, drop, seed, params, costs)
         mlflow.set_tag('purpose', 'retrain')
-        params = dict(dataset=data.spec.name, model=kind, seed=seed, drop_features=drop or 'none')
-        return log_training_run(scorer, metrics, data, params), scorer, metrics
+        logged = dict(dataset=data.spec.name, model=kind, seed=seed, drop_features=drop or 'none')
+        return log_training_run(scorer, metrics, data, logged), scorer, metrics
 
 # %% ../nbs/15_retrain.ipynb #9226b1e8
 def register_challenger(run_id:str, name:str) -> str:
@@ -52,7 +48,7 @@ def gate_metrics(scorer:Scorer, holdout:pd.DataFrame) -> dict:
     spec = scorer.spec
     scored = scorer.score(holdout)
     y = holdout[spec.target].to_numpy()
-    metrics = credit_metrics(y, scored['pd'], scorer.cutoff, scorer.metadata.get('cost_fn') or spec.cost_fn, scorer.metadata.get('cost_fp') or spec.cost_fp)
+    metrics = scorer_metrics(scorer, y, scored['pd'])
     fairness = fairness_report(holdout, spec, scored['pd'], scored['decision'], y)
     named = fairness[fairness['group'] != 'missing']
     ratios = {a: float(r['approval_ratio'].min()) for a, r in named.groupby('attribute', sort=False)}
@@ -150,8 +146,7 @@ def promotion_gate(name:str,  # Registered model name
                    tracking_uri:str|None=None,  # MLflow store (default: the project store)
                   ) -> GateReport:
     "Compare challenger and champion on the same holdout; promote the challenger when every check passes."
-    uri = tracking_uri or config.tracking_uri()
-    mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
+    uri = use_tracking(tracking_uri)
     client = MlflowClient()
     version = str(challenger_version)
     champion_version = _champion_version(client, name)
@@ -177,44 +172,6 @@ def promotion_gate(name:str,  # Registered model name
 def _record_gate(client:MlflowClient, challenger:Scorer, report:GateReport):
     "The gate's report onto the challenger's run and model version."
     state = report.to_dict()
-    run_id = challenger.metadata.get('run_id')
+    run_id = challenger.provenance.run_id
     if run_id: client.log_text(run_id, json.dumps(state, indent=1), 'gate_report.json')
     client.set_model_version_tag(report.name, report.challenger, 'promotion_gate', 'passed' if report.passed else f"failed: {', '.join(report.failed)}")
-
-# %% ../nbs/15_retrain.ipynb #f6ee0486
-@call_parse
-def crnb_retrain(
-    data_path:str=None,  # New training data (CSV in the data set's format; German Credit is embedded)
-    dataset:str='german_credit',  # Built-in data set: german_credit, credit_risk, hmeq
-    spec_path:str=None,  # YAML spec of your own data set
-    holdout_path:str=None,  # Applicants neither model trained on (default: the new data's test split)
-    model:str='xgboost',  # xgboost or logreg
-    drop_features:str='',  # Comma-separated fields to leave out
-    seed:int=42,  # Seed of the split and the model
-    auc_tolerance:float=0.01,  # ROC-AUC may drop at most this much
-    brier_tolerance:float=0.005,  # Brier score may rise at most this much
-    ece_tolerance:float=0.02,  # Expected calibration error may rise at most this much
-    fairness_threshold:float=0.8,  # Lowest acceptable approval-rate ratio between groups
-    fairness_tolerance:float=0.05,  # Below the threshold, how much worse than the champion is tolerated
-    no_promote:store_true=False,  # Judge, but never move the champion
-    strict:store_true=False,  # Exit with status 1 when the gate fails
-    tracking_uri:str=None,  # MLflow tracking URI (default: the project store)
-    experiment:str=None,  # MLflow experiment (default: crnb_<dataset>)
-    model_name:str=None,  # Registered model name (default: crnb_<dataset>)
-    output:str=None,  # Where to write the executed notebook
-):
-    "Retrain on new data, register the challenger and run the promotion gate against the champion."
-    from credit_risk_nb.cli import run_pipeline
-    print(f"Retraining on {spec_path or dataset} ({data_path or 'embedded data'}); MLflow store: {tracking_uri or config.tracking_uri()}")
-    result = run_pipeline('retrain', output, dataset=dataset, data_path=data_path, spec_path=spec_path, holdout_path=holdout_path,
-                          model=model, drop_features=drop_features, seed=seed, auc_tolerance=auc_tolerance,
-                          brier_tolerance=brier_tolerance, ece_tolerance=ece_tolerance, fairness_threshold=fairness_threshold,
-                          fairness_tolerance=fairness_tolerance, promote=not no_promote, tracking_uri=tracking_uri,
-                          experiment=experiment, model_name=model_name)
-    gate = result['gate']
-    print(f"Registered {gate['name']} version {gate['challenger']} as challenger (run {result['runs'][model]})")
-    for c in gate['checks']:
-        print(f"  {c['check']:28s} {'pass' if c['passed'] else 'FAIL' if c['passed'] is False else 'info'}  {c['detail']}")
-    print(result['summary'])
-    print(f"Executed notebook: {result['notebook']}")
-    if strict and not gate['passed']: raise SystemExit(1)

@@ -5,7 +5,7 @@
 # %% ../nbs/06_scoring.ipynb #8d13a74e
 from __future__ import annotations
 import json, math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.basics import patch
@@ -13,7 +13,7 @@ from .features import Encoder
 from .models import XGBModel, LogisticModel, Calibrator, model_types, xgb
 
 # %% auto #0
-__all__ = ['scaling_defaults', 'pd_to_points', 'Scorer']
+__all__ = ['scaling_defaults', 'pd_to_points', 'Provenance', 'Scorer']
 
 # %% ../nbs/06_scoring.ipynb #172e8549
 scaling_defaults = dict(base_score=600.0, base_odds=50.0, pdo=20.0)
@@ -26,6 +26,31 @@ def pd_to_points(pd_, base_score:float=600.0, base_odds:float=50.0, pdo:float=20
 
 # %% ../nbs/06_scoring.ipynb #0634a296
 @dataclass
+class Provenance:
+    "Where a bundle comes from: data, model kind, costs and cutoff rule, test metrics, run and registry version."
+    dataset: str = ''  # Spec name of the training data
+    model: str = ''  # Model kind: xgboost or logreg
+    data_hash: str = ''  # sha256 of the training file and spec
+    cost_fn: float = 5.0  # Cost of accepting a defaulter, as used for the cutoff
+    cost_fp: float = 1.0  # Cost of declining a good applicant
+    cutoff_method: str = 'cost'  # How the cutoff was chosen: cost or expected_loss
+    lgd: float|None = None  # expected_loss: loss given default
+    margin: float|None = None  # expected_loss: margin on a good loan
+    engine: str = 'local'  # Where the model was trained: local or dask
+    metrics: dict = field(default_factory=dict)  # Test metrics at training time
+    run_id: str|None = None  # MLflow run that logged the bundle
+    name: str|None = None  # Registered model name (set when loaded from the registry)
+    version: str|None = None  # Registered version
+    aliases: list = field(default_factory=list)  # Aliases the version held when loaded
+    uri: str|None = None  # The URI it was loaded from
+    @classmethod
+    def from_dict(cls, d:dict):
+        "A `Provenance` from a dict, ignoring keys it does not know (bundles written before this record)."
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+# %% ../nbs/06_scoring.ipynb #b5cbb500
+@dataclass
 class Scorer:
     "The fitted bundle: encoder, model, calibrator, cost cutoff, scorecard scaling -> PD, decision, points, reasons."
     encoder: Encoder
@@ -33,22 +58,24 @@ class Scorer:
     calibrator: Calibrator
     cutoff: float
     scaling: dict = field(default_factory=lambda: dict(scaling_defaults))
-    metadata: dict = field(default_factory=dict)  # metrics, costs, run id, data hash...
+    provenance: Provenance = field(default_factory=Provenance)
+    reference: dict|None = None  # Drift reference bins of every input and of the PD (`drift.reference_bins`)
 
     @property
     def spec(self): return self.encoder.spec
     def matrix(self, rows) -> np.ndarray: return self.encoder.matrix(rows)
     def margin(self, X) -> np.ndarray: return self.model.margin(X)
     def pd(self, X) -> np.ndarray: return self.calibrator(self.margin(X))
-    def score_matrix(self, X, reasons:int=0) -> dict:
-        "PD, decision and points (and the top `reasons`) for an encoded matrix `X`."
-        pd_ = self.pd(X)
-        out = dict(pd=pd_, decision=np.where(pd_ >= self.cutoff, 'decline', 'approve'), points=pd_to_points(pd_, **self.scaling))
-        if reasons: out['reasons'] = self.reasons(X, reasons)
+    def score_matrix(self, X, reasons:int=0, nthread:int|None=None) -> dict:
+        "PD, decision and points (and the top `reasons`) for an encoded matrix `X`, on `nthread` threads (None: the model's)."
+        with self.model.threads(nthread):
+            pd_ = self.pd(X)
+            out = dict(pd=pd_, decision=np.where(pd_ >= self.cutoff, 'decline', 'approve'), points=pd_to_points(pd_, **self.scaling))
+            if reasons: out['reasons'] = self.reasons(X, reasons)
         return out
-    def score(self, rows, reasons:int=0) -> dict:
+    def score(self, rows, reasons:int=0, nthread:int|None=None) -> dict:
         "Score raw applicants (DataFrame or list of dicts)."
-        return self.score_matrix(self.matrix(rows), reasons)
+        return self.score_matrix(self.matrix(rows), reasons, nthread)
 
 # %% ../nbs/06_scoring.ipynb #3c23a16c
 @patch
@@ -56,10 +83,7 @@ def field_contributions(self:Scorer, X) -> tuple[np.ndarray, np.ndarray]:
     "Per-field contributions to the log-odds, shape (rows, `encoder.inputs`), and the base value of each row."
     enc = self.encoder
     if isinstance(self.model, XGBModel):
-        # one thread for a handful of rows: starting a thread pool costs more than the work (API requests)
-        dm = xgb.DMatrix(X, feature_names=enc.columns, feature_types=enc.feature_types, enable_categorical=True,
-                         nthread=1 if len(X) <= 64 else -1)
-        c = self.model.booster.predict(dm, pred_contribs=True)
+        c = self.model.contributions(X, enc)
         by_column, base = c[:, :-1].astype('float64'), c[:, -1].astype('float64')
     else:
         D = enc.design(X)*self.model.coef
@@ -101,18 +125,21 @@ def save(self:Scorer, path) -> Path:
     "Write the bundle to folder `path`."
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     self.model.save(path/_model_files[self.model.kind])
-    state = dict(format=1, model=self.model.kind, model_params=self.model.params, encoder=self.encoder.to_json(),
-                 calibrator=self.calibrator.to_json(), cutoff=self.cutoff, scaling=self.scaling, metadata=self.metadata)
+    state = dict(format=2, model=self.model.kind, model_params=self.model.params, encoder=self.encoder.to_json(),
+                 calibrator=self.calibrator.to_json(), cutoff=self.cutoff, scaling=self.scaling,
+                 provenance=asdict(self.provenance), reference=self.reference)
     (path/'bundle.json').write_text(json.dumps(state, indent=1, default=float))
     return path
 
 @patch(cls_method=True)
 def load(cls:Scorer, path) -> Scorer:
-    "Read a bundle folder written by `Scorer.save`."
+    "Read a bundle folder written by `Scorer.save` (format 1 kept provenance and reference in one `metadata` dict)."
     path = Path(path)
     if not (path/'bundle.json').exists(): raise FileNotFoundError(f"{path}: not a scoring bundle (no bundle.json)")
     state = json.loads((path/'bundle.json').read_text())
+    if state.get('format', 1) == 1: state.update(reference=state['metadata'].pop('reference', None), provenance=state.pop('metadata'))
     enc = Encoder.from_json(state['encoder'])
     model = model_types[state['model']].load(path/_model_files[state['model']], enc)
     if state['model'] == 'xgboost': model.params = state.get('model_params', {})
-    return cls(enc, model, Calibrator.from_json(state['calibrator']), state['cutoff'], state['scaling'], state['metadata'])
+    return cls(enc, model, Calibrator.from_json(state['calibrator']), state['cutoff'], state['scaling'],
+               Provenance.from_dict(state['provenance']), state.get('reference'))

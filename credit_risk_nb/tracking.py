@@ -15,15 +15,20 @@ from . import config, __version__
 from .scoring import Scorer
 
 # %% auto #0
-__all__ = ['use_store', 'ScorerModel', 'signature', 'raw_rows', 'log_scorer', 'load_scorer', 'alias_history', 'move_alias',
-           'champion_metric', 'register']
+__all__ = ['use_tracking', 'use_store', 'ScorerModel', 'signature', 'raw_rows', 'log_scorer', 'load_scorer', 'alias_history',
+           'move_alias', 'champion_metric', 'register']
 
 # %% ../nbs/09_tracking.ipynb #4e2947e9
-def use_store(tracking_uri:str|None=None, experiment:str='credit_risk_nb') -> str:
-    "Point MLflow at `tracking_uri` (default: the project store) and experiment `experiment`; returns its id."
+def use_tracking(tracking_uri:str|None=None) -> str:
+    "Point MLflow's tracking and registry at `tracking_uri` (default: the project store); returns the URI."
     uri = tracking_uri or config.tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    return uri
+
+def use_store(tracking_uri:str|None=None, experiment:str='credit_risk_nb') -> str:
+    "`use_tracking`, then make `experiment` the active one (created with its artifacts in the project store); returns its id."
+    uri = use_tracking(tracking_uri)
     client = MlflowClient()
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
@@ -93,23 +98,25 @@ def _version_of(client:MlflowClient, uri:str):
     return client.get_model_version(name, number)
 
 def load_scorer(model_uri:str, tracking_uri:str|None=None) -> Scorer:
-    "Load the bundle of `model_uri` (registry or run URI, or a bundle folder) as a `Scorer` with its registry metadata."
+    "Load the bundle of `model_uri` (registry or run URI, or a bundle folder) as a `Scorer` whose provenance names its registry version."
     if Path(model_uri).exists():
         folder = Path(model_uri)
         scorer = Scorer.load(folder/'artifacts'/'bundle' if (folder/'artifacts'/'bundle').exists() else folder)
-        scorer.metadata.update(name=scorer.metadata.get('name', folder.name), version=scorer.metadata.get('version', 'local'), aliases=[])
+        p = scorer.provenance
+        p.name, p.version, p.aliases = p.name or folder.name, p.version or 'local', []
         return scorer
-    mlflow.set_tracking_uri(tracking_uri or config.tracking_uri()); mlflow.set_registry_uri(tracking_uri or config.tracking_uri())
+    use_tracking(tracking_uri)
     client = MlflowClient()
     mv = _version_of(client, model_uri)
     source = client.get_model_version_download_uri(mv.name, mv.version) if mv else model_uri
     with tempfile.TemporaryDirectory() as d:
         local = Path(mlflow.artifacts.download_artifacts(source, dst_path=d))
         scorer = Scorer.load(local/'artifacts'/'bundle')
-    run_id = mv.run_id if mv else scorer.metadata.get('run_id')
+    p = scorer.provenance
+    run_id = mv.run_id if mv else p.run_id
     metrics = client.get_run(run_id).data.metrics if run_id else {}
-    scorer.metadata.update(name=mv.name if mv else scorer.metadata.get('name'), version=str(mv.version) if mv else None,
-                           aliases=list(mv.aliases) if mv else [], run_id=run_id, metrics=metrics, uri=model_uri)
+    p.run_id, p.metrics, p.uri = run_id, metrics, model_uri
+    if mv: p.name, p.version, p.aliases = mv.name, str(mv.version), list(mv.aliases)
     return scorer
 
 # %% ../nbs/09_tracking.ipynb #18aaaf7a
