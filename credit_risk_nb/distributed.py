@@ -21,7 +21,7 @@ from .datasets import (DatasetSpec, QualityReport, QualityIssue, DataError, get_
                                      data_path as spec_data_path, _check_target, _NA)
 from .features import Encoder
 from .models import XGBModel, xgb_defaults, monotone_constraints
-from .fit import fit_bundle, local_fitter, scorer_metrics
+from .fit import fit_bundle, local_fitter, scorer_metrics, validation_metrics
 from .scoring import Scorer
 from .pipeline import Prepared, parse_list, log_training_run
 
@@ -254,7 +254,7 @@ def fit_scorer_dask(kind:str,  # xgboost or logreg
     scorer = fit_bundle(spec, parts['train'], parts['valid'], kind, parse_list(drop_features), seed, params, costs,
                         data.report.data_hash, fitter=dask_fitter(client, sample), encoder_rows=sample)
     scorer.provenance.engine = 'dask'
-    metrics = {'valid': scorer_metrics(scorer, parts['valid'][spec.target], scorer.score(parts['valid'])['pd']),
+    metrics = {'valid': validation_metrics(scorer, parts['valid']),
                'test': scorer_metrics(scorer, *score_dask(scorer, parts['test']))}
     scorer.provenance.metrics = metrics['test']
     return scorer, metrics

@@ -10,15 +10,13 @@ import numpy as np, pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, average_precision_score, roc_curve, precision_recall_curve
 from .datasets import DatasetSpec, Feature, get_spec
-from .features import Encoder
-from .models import fit_model, Calibrator
 
 # %% auto #0
-__all__ = ['summary_columns', 'expected_cost', 'cost_cutoff', 'expected_loss_cutoff', 'expected_loss_costs', 'reliability_curve',
-           'expected_calibration_error', 'decile_table', 'ks_statistic', 'cutoff_curve', 'recall_at_precision',
-           'credit_metrics', 'compare', 'fairness_groups', 'fairness_report', 'fairness_metrics', 'plot_roc', 'plot_pr',
-           'plot_calibration', 'plot_ks', 'plot_score_distribution', 'plot_cost_curve', 'plot_tradeoff',
-           'plot_shap_summary', 'plot_fairness', 'evaluation_figures', 'save_plots']
+__all__ = ['summary_columns', 'expected_cost', 'cost_cutoff', 'expected_loss_cutoff', 'expected_loss_metrics',
+           'reliability_curve', 'expected_calibration_error', 'decile_table', 'ks_statistic', 'cutoff_curve',
+           'recall_at_precision', 'credit_metrics', 'compare', 'fairness_groups', 'fairness_report', 'fairness_metrics',
+           'plot_roc', 'plot_pr', 'plot_calibration', 'plot_ks', 'plot_score_distribution', 'plot_cost_curve',
+           'plot_tradeoff', 'plot_shap_summary', 'plot_fairness', 'evaluation_figures', 'save_plots']
 
 # %% ../nbs/04_evaluation.ipynb #c4fd75cc
 def expected_cost(y, pd_, cutoff:float, cost_fn:float=5.0, cost_fp:float=1.0) -> float:
@@ -48,9 +46,20 @@ def expected_loss_cutoff(lgd:float=0.45, # Loss given default, share of the expo
     if lgd <= 0 or ead <= 0 or margin <= 0: raise ValueError("lgd, ead and margin must be positive")
     return float(margin/(lgd*ead + margin))
 
-def expected_loss_costs(lgd:float=0.45, margin:float=0.05, ead:float=1.0) -> tuple[float, float]:
-    "The cost matrix `(cost_fn, cost_fp)` equivalent to an expected-loss decision."
-    return float(lgd*ead), float(margin)
+# %% ../nbs/04_evaluation.ipynb #ee369042
+def expected_loss_metrics(y, # Outcomes (1 = default)
+                          pd_, # Calibrated PDs
+                          cutoff:float, # Decline at or above
+                          lgd:float=0.45, # Loss given default
+                          margin:float=0.05, # Margin on a good loan, as a rate of the exposure
+                          ead=None, # Exposure of each applicant (default: 1 each)
+                         ) -> dict:
+    "Per unit of exposure applied for: predicted loss and expected margin of the approved loans, realised net loss."
+    y, p = np.asarray(y, 'float64'), np.asarray(pd_, 'float64')
+    e = np.ones(len(p)) if ead is None else np.asarray(ead, 'float64')
+    approved = (p < cutoff)*e/e.sum()
+    return dict(el_predicted_loss=float(np.sum(approved*p*lgd)), el_expected_margin=float(np.sum(approved*(1 - p)*margin)),
+                el_realised_net_loss=float(np.sum(approved*(y*lgd - (1 - y)*margin))))
 
 # %% ../nbs/04_evaluation.ipynb #2dcab5aa
 def reliability_curve(y, pd_, n_bins:int=10, # Number of bins

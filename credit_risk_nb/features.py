@@ -10,7 +10,7 @@ from fastcore.basics import patch
 from .datasets import DatasetSpec, get_spec, Derived
 
 # %% auto #0
-__all__ = ['Encoder']
+__all__ = ['ratio_cap', 'Encoder']
 
 # %% ../nbs/02_features.ipynb #03c39d79
 class Encoder:
@@ -36,9 +36,10 @@ class Encoder:
         for j, (c, k) in enumerate(zip(enc.columns, enc.kinds)):
             col = X[:, j].astype('float64')
             if k == 'numeric':
-                ok = col[~np.isnan(col)]
+                ok = col[np.abs(col) < ratio_cap]  # observed values: not missing, not a zero denominator
                 enc.stats[c] = dict(median=float(np.median(ok)) if len(ok) else 0.0, mean=float(ok.mean()) if len(ok) else 0.0,
-                                    std=float(ok.std()) or 1.0 if len(ok) else 1.0)
+                                    std=float(ok.std()) or 1.0 if len(ok) else 1.0,
+                                    min=float(ok.min()) if len(ok) else 0.0, max=float(ok.max()) if len(ok) else 0.0)
             else: enc.stats[c] = dict(mode=int(np.bincount(col[~np.isnan(col)].astype(int)).argmax()))
         return enc
 
@@ -65,6 +66,8 @@ def _codes(col, index:dict, name:str) -> np.ndarray:
     return out
 
 # %% ../nbs/02_features.ipynb #75137e99
+ratio_cap = 1e30  # a ratio over a zero denominator: beyond any real value, finite for XGBoost
+
 @patch
 def matrix(self:Encoder, data) -> np.ndarray:
     "Raw rows (DataFrame or list of dicts) -> float32 matrix of `self.columns`."
@@ -75,18 +78,20 @@ def matrix(self:Encoder, data) -> np.ndarray:
         else: X[:, j] = np.asarray(pd.to_numeric(col, errors='coerce') if isinstance(col, pd.Series) else col, dtype='float64')
     with np.errstate(divide='ignore', invalid='ignore'):
         for out, num, den in self._ratios:
-            X[:, out] = np.where(X[:, den] != 0, X[:, num].astype('float64')/X[:, den], np.nan)
+            top = X[:, num].astype('float64')
+            X[:, out] = np.where(X[:, den] != 0, top/X[:, den], np.sign(top)*ratio_cap)
     return X
 
 # %% ../nbs/02_features.ipynb #c81dfe63
 @patch
 def design(self:Encoder, X:np.ndarray) -> np.ndarray:
-    "Logistic-regression design: imputed and standardised numbers, one indicator per categorical code."
+    "Logistic-regression design: imputed, clipped to the training range and standardised numbers, one indicator per code."
     parts = []
     for j, (c, k) in enumerate(zip(self.columns, self.kinds)):
         col = X[:, j].astype('float64')
         if k == 'numeric':
             s = self.stats[c]
+            col = np.clip(col, s.get('min', -np.inf), s.get('max', np.inf))  # a zero denominator: the far end
             parts.append(((np.where(np.isnan(col), s['median'], col) - s['mean'])/s['std'])[:, None])
         else: parts.append((col[:, None] == np.arange(len(self.index[c]))[None]).astype('float64'))
     return np.hstack(parts)

@@ -9,26 +9,34 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 from .datasets import DatasetSpec, get_spec
 from .features import Encoder
 from .models import fit_model, Calibrator
-from .evaluation import cost_cutoff, credit_metrics, expected_loss_costs
+from scipy.special import expit
+from .evaluation import cost_cutoff, credit_metrics, expected_loss_cutoff, expected_loss_metrics
 from .scoring import Scorer, Provenance
-from .monitoring import reference_bins
+from .drift import reference_bins
 
 # %% auto #0
-__all__ = ['decision_costs', 'local_fitter', 'fit_bundle', 'scorer_metrics', 'repeated_cv', 'cv_metrics']
+__all__ = ['ranking_metrics', 'decision_costs', 'local_fitter', 'fit_bundle', 'scorer_metrics', 'validation_metrics',
+           'repeated_cv', 'cv_metrics']
 
 # %% ../nbs/08_fit.ipynb #6513c454
 def decision_costs(spec:DatasetSpec,  # The data set's spec (its costs are the default)
-                   cost_fn:float|None=None,  # Cost of accepting a defaulter
-                   cost_fp:float|None=None,  # Cost of declining a good applicant
-                   cutoff_method:str='cost',  # cost (the cost matrix) or expected_loss (LGD against the margin)
-                   lgd:float=0.45,  # expected_loss: loss given default
-                   margin:float=0.05,  # expected_loss: margin on a good loan
+                   cost_fn:float|None=None,  # cost: cost of accepting a defaulter (None: the spec's)
+                   cost_fp:float|None=None,  # cost: cost of declining a good applicant (None: the spec's)
+                   cutoff_method:str='cost',  # cost (the cost matrix) or expected_loss (break-even PD)
+                   lgd:float|None=None,  # expected_loss: loss given default (None: 0.45)
+                   margin:float|None=None,  # expected_loss: margin on a good loan, a rate of the exposure (None: 0.05)
                   ) -> dict:
-    "The costs and the rule of the cutoff, as recorded in the bundle's provenance."
-    if cutoff_method == 'expected_loss': cost_fn, cost_fp = expected_loss_costs(lgd, margin)
-    elif cutoff_method != 'cost': raise ValueError(f"cutoff_method must be 'cost' or 'expected_loss', not {cutoff_method!r}")
-    extra = dict(lgd=lgd, margin=margin) if cutoff_method == 'expected_loss' else {}
-    return dict(cost_fn=cost_fn or spec.cost_fn, cost_fp=cost_fp or spec.cost_fp, cutoff_method=cutoff_method, **extra)
+    "The rule of the cutoff and its figures, as recorded in the bundle's provenance."
+    if cutoff_method not in ('cost', 'expected_loss'): raise ValueError(f"cutoff_method must be 'cost' or 'expected_loss', not {cutoff_method!r}")
+    if cutoff_method == 'expected_loss':
+        if cost_fn is not None or cost_fp is not None:
+            raise ValueError("cutoff_method 'expected_loss' decides by lgd and margin; cost_fn and cost_fp belong to cutoff_method 'cost': give one or the other")
+        lgd, margin = 0.45 if lgd is None else lgd, 0.05 if margin is None else margin
+        expected_loss_cutoff(lgd, margin)  # checks they are positive
+        return dict(cost_fn=spec.cost_fn, cost_fp=spec.cost_fp, cutoff_method=cutoff_method, lgd=lgd, margin=margin)
+    cost_fn, cost_fp = spec.cost_fn if cost_fn is None else cost_fn, spec.cost_fp if cost_fp is None else cost_fp
+    if cost_fn < 0 or cost_fp < 0 or cost_fn + cost_fp == 0: raise ValueError(f"costs must be >= 0 and not both 0, not cost_fn={cost_fn}, cost_fp={cost_fp}")
+    return dict(cost_fn=float(cost_fn), cost_fp=float(cost_fp), cutoff_method=cutoff_method)
 
 # %% ../nbs/08_fit.ipynb #765d6a21
 def local_fitter(kind:str,  # xgboost or logreg
@@ -61,16 +69,29 @@ def fit_bundle(spec:DatasetSpec,  # The data set's spec
     model = fitter(kind, encoder, train, X_valid, y_valid, seed=seed, **(params or {}))
     margin = model.margin(X_valid)
     calibrator = Calibrator.fit(margin, y_valid, methods=calibration, seed=seed)
-    cutoff = cost_cutoff(y_valid, calibrator(margin), costs['cost_fn'], costs['cost_fp'])
+    cutoff = (expected_loss_cutoff(costs['lgd'], costs['margin']) if costs['cutoff_method'] == 'expected_loss'
+              else cost_cutoff(y_valid, calibrator(margin), costs['cost_fn'], costs['cost_fp']))
     scorer = Scorer(encoder, model, calibrator, cutoff, provenance=Provenance(spec.name, kind, data_hash, **costs))
     if reference: scorer.reference = reference_bins(scorer, valid)
     return scorer
 
 # %% ../nbs/08_fit.ipynb #842df617
 def scorer_metrics(scorer:Scorer, y, pd_) -> dict:
-    "`evaluation.credit_metrics` of PDs `pd_` against outcomes `y` at `scorer`'s cutoff and costs."
+    "`evaluation.credit_metrics` of PDs `pd_` against outcomes `y` at `scorer`'s cutoff and costs (and its expected-loss figures)."
     p = scorer.provenance
-    return credit_metrics(y, pd_, scorer.cutoff, p.cost_fn, p.cost_fp)
+    metrics = credit_metrics(y, pd_, scorer.cutoff, p.cost_fn, p.cost_fp)
+    if p.cutoff_method == 'expected_loss': metrics.update(expected_loss_metrics(y, pd_, scorer.cutoff, p.lgd, p.margin))
+    return metrics
+
+# %% ../nbs/08_fit.ipynb #16e584a4
+ranking_metrics = ('roc_auc', 'gini', 'ks', 'pr_auc', 'recall_at_85', 'default_rate', 'n')
+
+def validation_metrics(scorer:Scorer, valid:pd.DataFrame) -> dict:
+    "Ranking metrics of the raw margin on `valid`, and its other metrics prefixed `insample_` (calibrated and cut there)."
+    X, y = scorer.matrix(valid), valid[scorer.spec.target].to_numpy()
+    ranked = scorer_metrics(scorer, y, expit(scorer.margin(X)))
+    cut = scorer_metrics(scorer, y, scorer.pd(X))
+    return {**{k: ranked[k] for k in ranking_metrics}, **{f'insample_{k}': v for k, v in cut.items() if k not in ranking_metrics}}
 
 # %% ../nbs/08_fit.ipynb #c6938398
 def repeated_cv(frame:pd.DataFrame, # Validated data set (from `load_dataset`)

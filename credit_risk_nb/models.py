@@ -11,11 +11,13 @@ import numpy as np, pandas as pd
 from sklearn.model_selection import train_test_split, StratifiedKFold
 from sklearn.linear_model import LogisticRegression
 from sklearn.isotonic import IsotonicRegression
+from scipy.optimize import minimize
+from scipy.special import expit
 from .features import Encoder
 
 # %% auto #0
-__all__ = ['xgb_defaults', 'model_types', 'split', 'LogisticModel', 'monotone_constraints', 'XGBModel', 'monotone_violations',
-           'Calibrator', 'fit_model']
+__all__ = ['xgb_defaults', 'model_types', 'split', 'monotone_constraints', 'fit_signed_logistic', 'LogisticModel', 'XGBModel',
+           'monotone_violations', 'Calibrator', 'fit_model']
 
 # %% ../nbs/03_models.ipynb #ab03b193
 try: import xgboost as xgb
@@ -29,28 +31,7 @@ def split(frame:pd.DataFrame, target:str, seed:int=42, valid:float=0.2, test:flo
     train, valid_part = train_test_split(rest, test_size=valid/(1-test), stratify=rest[target], random_state=seed)
     return {'train': train.reset_index(drop=True), 'valid': valid_part.reset_index(drop=True), 'test': test_part.reset_index(drop=True)}
 
-# %% ../nbs/03_models.ipynb #67daec91
-class LogisticModel:
-    "Logistic regression over `Encoder.design`; state is the coefficients as JSON."
-    kind = 'logreg'
-    def __init__(self, encoder:Encoder, coef, intercept:float, C:float=1.0):
-        self.encoder, self.coef, self.intercept, self.C = encoder, np.asarray(coef, 'float64'), float(intercept), C
-    @classmethod
-    def fit(cls, encoder:Encoder, X, y, C:float=1.0, **kwargs):
-        "Fit on the encoder's matrix `X` and 0/1 target `y` (extra arguments are ignored: no early stopping)."
-        lr = LogisticRegression(C=C, class_weight='balanced', max_iter=2000).fit(encoder.design(X), y)
-        return cls(encoder, lr.coef_[0], lr.intercept_[0], C)
-    def margin(self, X) -> np.ndarray: return self.encoder.design(X) @ self.coef + self.intercept
-    def threads(self, nthread:int|None=None): return nullcontext()  # numpy: nothing to set
-    def save(self, path:Path): Path(path).write_text(json.dumps(dict(coef=self.coef.tolist(), intercept=self.intercept, C=self.C)))
-    @classmethod
-    def load(cls, path:Path, encoder:Encoder): return cls(encoder, **json.loads(Path(path).read_text()))
-    params = property(lambda self: {'C': self.C})
-
-# %% ../nbs/03_models.ipynb #0839f1e2
-xgb_defaults = dict(max_depth=4, learning_rate=0.05, n_estimators=2000, min_child_weight=1.0, subsample=0.8,
-                    colsample_bytree=0.5, reg_lambda=1.0, early_stopping_rounds=200, max_cat_to_onehot=4)
-
+# %% ../nbs/03_models.ipynb #bc1b5a68
 def _ratio_direction(d, spec) -> int:
     "Direction of ratio `d` implied by its inputs' directions (and its own), or an error if they contradict."
     implied = {v for v in (spec[d.numerator].monotone, -spec[d.denominator].monotone, d.monotone) if v}
@@ -64,6 +45,47 @@ def monotone_constraints(encoder:Encoder) -> tuple:
     spec = encoder.spec
     derived = {d.name: _ratio_direction(d, spec) for d in encoder.derived}
     return tuple(0 if k == 'categorical' else (derived[c] if c in derived else spec[c].monotone) for c, k in zip(encoder.columns, encoder.kinds))
+
+# %% ../nbs/03_models.ipynb #a7ab4f1c
+def fit_signed_logistic(D:np.ndarray,  # Design matrix (`Encoder.design`)
+                        y:np.ndarray,  # 0/1 outcomes
+                        signs:list,  # Per design column: +1 coefficient >= 0, -1 coefficient <= 0, 0 free
+                        C:float=1.0,  # Inverse L2 strength, as in scikit-learn
+                       ) -> tuple[np.ndarray, float]:
+    "scikit-learn's balanced, L2-penalised logistic regression, with sign bounds on the coefficients (L-BFGS-B)."
+    w = np.where(y == 1, len(y)/(2*max(y.sum(), 1)), len(y)/(2*max((1 - y).sum(), 1)))
+    def objective(theta):
+        z = D @ theta[:-1] + theta[-1]
+        r = w*(expit(z) - y)
+        value = C*np.sum(w*(np.logaddexp(0, z) - y*z)) + 0.5*theta[:-1] @ theta[:-1]
+        return value, np.r_[C*(D.T @ r) + theta[:-1], C*r.sum()]
+    bounds = [(0, None) if s > 0 else (None, 0) if s < 0 else (None, None) for s in signs] + [(None, None)]
+    fit = minimize(objective, np.zeros(D.shape[1] + 1), jac=True, method='L-BFGS-B', bounds=bounds, options=dict(maxiter=5000))
+    return fit.x[:-1], float(fit.x[-1])
+
+# %% ../nbs/03_models.ipynb #67daec91
+class LogisticModel:
+    "Logistic regression over `Encoder.design`, coefficients signed as the spec's directions; state is JSON."
+    kind = 'logreg'
+    def __init__(self, encoder:Encoder, coef, intercept:float, C:float=1.0):
+        self.encoder, self.coef, self.intercept, self.C = encoder, np.asarray(coef, 'float64'), float(intercept), C
+    @classmethod
+    def fit(cls, encoder:Encoder, X, y, C:float=1.0, **kwargs):
+        "Fit on the encoder's matrix `X` and 0/1 target `y` (extra arguments are ignored: no early stopping)."
+        directions = dict(zip(encoder.columns, monotone_constraints(encoder)))
+        signs = [directions[c] for c in encoder.design_sources]
+        coef, intercept = fit_signed_logistic(encoder.design(X), np.asarray(y), signs, C)
+        return cls(encoder, coef, intercept, C)
+    def margin(self, X) -> np.ndarray: return self.encoder.design(X) @ self.coef + self.intercept
+    def threads(self, nthread:int|None=None): return nullcontext()  # numpy: nothing to set
+    def save(self, path:Path): Path(path).write_text(json.dumps(dict(coef=self.coef.tolist(), intercept=self.intercept, C=self.C)))
+    @classmethod
+    def load(cls, path:Path, encoder:Encoder): return cls(encoder, **json.loads(Path(path).read_text()))
+    params = property(lambda self: {'C': self.C})
+
+# %% ../nbs/03_models.ipynb #03af293a
+xgb_defaults = dict(max_depth=4, learning_rate=0.05, n_estimators=2000, min_child_weight=1.0, subsample=0.8,
+                    colsample_bytree=0.5, reg_lambda=1.0, early_stopping_rounds=200, max_cat_to_onehot=4)
 
 # %% ../nbs/03_models.ipynb #27c9e47a
 class XGBModel:

@@ -11,7 +11,7 @@ import mlflow
 from .datasets import DatasetSpec, QualityReport, get_spec, load_dataset
 from .models import split
 from .evaluation import fairness_report, fairness_metrics, decile_table, cutoff_curve, evaluation_figures, save_plots
-from .fit import fit_bundle, decision_costs, scorer_metrics, repeated_cv, cv_metrics
+from .fit import fit_bundle, decision_costs, scorer_metrics, validation_metrics, repeated_cv, cv_metrics
 from .model_card import model_card, to_html
 from .scoring import Scorer
 from .tracking import use_store, log_scorer, register, alias_history
@@ -50,10 +50,11 @@ def fit_scorer(kind:str,  # xgboost or logreg
                params:dict|None=None,  # Model parameters
                costs:dict|None=None,  # From `decision_costs` (default: the spec's)
               ) -> tuple[Scorer, dict]:
-    "`fit_bundle` on `data`'s split; returns the bundle and {'valid': metrics, 'test': metrics}."
+    "`fit_bundle` on `data`'s split; returns the bundle and its {'valid': `validation_metrics`, 'test': metrics}."
     parts = data.parts
     scorer = fit_bundle(data.spec, parts['train'], parts['valid'], kind, parse_list(drop_features), seed, params, costs, data.report.data_hash)
-    metrics = {k: scorer_metrics(scorer, parts[k][data.spec.target], scorer.score(parts[k])['pd']) for k in ('valid', 'test')}
+    metrics = dict(valid=validation_metrics(scorer, parts['valid']),
+                   test=scorer_metrics(scorer, parts['test'][data.spec.target], scorer.score(parts['test'])['pd']))
     scorer.provenance.metrics = metrics['test']
     return scorer, metrics
 
@@ -125,14 +126,14 @@ def train_and_log(kind:str,  # xgboost or logreg
 
 # %% ../nbs/13_pipeline.ipynb #e9f4dfc8
 def best_run(results:dict, metric:str='roc_auc') -> str:
-    "Name of the model in {name: (run_id, scorer, metrics)} with the highest test `metric`."
-    return max(results, key=lambda k: results[k][2]['test'][metric])
+    "Name of the model in {name: (run_id, scorer, metrics)} with the highest validation `metric` (test decides nothing)."
+    return max(results, key=lambda k: results[k][2]['valid'][metric])
 
 def register_with_card(results:dict, name:str, data:Prepared, metric:str='roc_auc') -> dict:
     "Register the best of `results` as a version of `name`; log its model card with version and alias history."
     best = best_run(results, metric)
     run_id, scorer, metrics = results[best]
-    registered = register(run_id, name, metric)
+    registered = register(run_id, name, f'valid_{metric}')
     client = mlflow.MlflowClient()
     logged = {a.path for a in client.list_artifacts(run_id)}
     fairness = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path='fairness.csv')) if 'fairness.csv' in logged else None

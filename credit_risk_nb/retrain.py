@@ -14,7 +14,7 @@ from .fit import scorer_metrics
 from .pipeline import Prepared, fit_scorer, log_training_run, parse_list
 from .scoring import Scorer
 from .tracking import use_tracking, load_scorer, move_alias
-from .monitoring import drift_report, NoReference
+from .drift import drift_report, NoReference
 
 # %% auto #0
 __all__ = ['train_challenger', 'register_challenger', 'gate_metrics', 'gate_checks', 'GateReport', 'promotion_gate']

@@ -145,24 +145,24 @@ def move_alias(name:str, alias:str, version, reason:str='') -> str|None:
     return previous
 
 # %% ../nbs/09_tracking.ipynb #dd3545bf
-def champion_metric(name:str, metric:str='roc_auc') -> float|None:
-    "Test `metric` of the current champion of `name`, or None when there is no champion."
+def champion_metric(name:str, metric:str='valid_roc_auc') -> float|None:
+    "Logged `metric` of the current champion of `name`, or None when there is no champion."
     client = MlflowClient()
     try: mv = client.get_model_version_by_alias(name, 'champion')
     except mlflow.exceptions.MlflowException: return None
     return client.get_run(mv.run_id).data.metrics.get(metric)
 
-def register(run_id:str, name:str, metric:str='roc_auc') -> dict:
+def register(run_id:str, name:str, metric:str='valid_roc_auc') -> dict:
     "Register the model of `run_id` as a new version of `name`: `challenger`, and `champion` if it beats the champion."
     client = MlflowClient()
     mv = mlflow.register_model(f"runs:/{run_id}/model", name)
     try:
         new = client.get_run(run_id).data.metrics[metric]
-        move_alias(name, 'challenger', mv.version, f"newest candidate, test {metric} {new:.4f}")
+        move_alias(name, 'challenger', mv.version, f"newest candidate, {metric} {new:.4f}")
         old = champion_metric(name, metric)
         promoted = old is None or new > old
         if promoted:
-            move_alias(name, 'champion', mv.version, f"test {metric} {new:.4f} " + ("(first champion)" if old is None else f"beats {old:.4f}"))
+            move_alias(name, 'champion', mv.version, f"{metric} {new:.4f} " + ("(first champion)" if old is None else f"beats {old:.4f}"))
     except BaseException:
         client.delete_model_version(name, mv.version)
         raise
