@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 import numpy as np, pandas as pd
 from matplotlib.figure import Figure
+from scipy.stats import binomtest
 from sklearn.metrics import roc_auc_score, average_precision_score, roc_curve, precision_recall_curve
 from .datasets import DatasetSpec, Feature, get_spec
 
@@ -171,14 +172,22 @@ def _declined(decision) -> np.ndarray:
     d = np.asarray(decision)
     return d == 'decline' if d.dtype.kind in 'OUS' else d.astype(bool)
 
+def _group_figures(attribute:str, group:str, s, y, p, declined) -> dict:
+    "One group's row of the fairness report (before the comparison with the reference)."
+    bad, good, n = s & (y == 1), s & (y == 0), int(s.sum())
+    ci = binomtest(int(np.sum(~declined[s])), n).proportion_ci(0.95, method='wilson')
+    return dict(attribute=attribute, group=group, n=n, approval_rate=float(np.mean(~declined[s])), approval_low=ci.low,
+                approval_high=ci.high, tpr=float(declined[bad].mean()) if bad.any() else np.nan,
+                fpr=float(declined[good].mean()) if good.any() else np.nan, mean_pd=float(p[s].mean()), default_rate=float(y[s].mean()))
+
 def fairness_report(frame:pd.DataFrame, # Applicants with their protected fields (raw values)
                     spec:DatasetSpec|str, # Spec naming the protected fields and their groups
                     pd_, # Calibrated PD of each applicant
                     decision, # 'approve'/'decline' per applicant (or True = declined)
                     y=None, # Outcome (1 = default); default: the spec's target column of `frame`
-                    min_reference:int=20, # Smallest group that may serve as the reference (unless none is that large)
+                    min_group:int=30, # Smallest group that takes part in the headline ratios and gaps
                    ) -> pd.DataFrame:
-    "Per protected attribute and group: approval rate and ratio, TPR/FPR and their gaps, mean PD vs default rate."
+    "Per protected attribute and group: approval rate (interval, ratio, four-fifths flag), TPR/FPR gaps, calibration."
     spec = get_spec(spec)
     y = frame[spec.target].to_numpy() if y is None else np.asarray(y)
     p, declined = np.asarray(pd_, 'float64'), _declined(decision)
@@ -186,33 +195,29 @@ def fairness_report(frame:pd.DataFrame, # Applicants with their protected fields
     for f in spec.protected:
         if f.name not in frame.columns: continue
         groups = fairness_groups(frame[f.name], f)
-        names = [g for g in groups.cat.categories if (groups == g).any()]
-        groups = groups.to_numpy()
-        part = []
-        for g in names:
-            s = groups == g
-            bad, good = s & (y == 1), s & (y == 0)
-            part.append(dict(attribute=f.name, group=g, n=int(s.sum()), approval_rate=float(np.mean(~declined[s])),
-                             tpr=float(declined[bad].mean()) if bad.any() else np.nan,
-                             fpr=float(declined[good].mean()) if good.any() else np.nan,
-                             mean_pd=float(p[s].mean()), default_rate=float(y[s].mean())))
-        eligible = [r for r in part if r['n'] >= min_reference and r['group'] != 'missing'] or part
-        ref = max(eligible, key=lambda r: (r['approval_rate'], r['n']))
+        part = [_group_figures(f.name, g, (groups == g).to_numpy(), y, p, declined) for g in groups.cat.categories if (groups == g).any()]
+        large = [r for r in part if r['n'] >= min_group and r['group'] != 'missing']
+        ref = max(large, key=lambda r: (r['approval_rate'], r['n'])) if len(large) > 1 else None
         for r in part:
-            r.update(approval_ratio=r['approval_rate']/ref['approval_rate'] if ref['approval_rate'] else np.nan,
-                     tpr_gap=r['tpr'] - ref['tpr'], fpr_gap=r['fpr'] - ref['fpr'],
-                     calibration_gap=r['mean_pd'] - r['default_rate'], reference=r['group'] == ref['group'])
+            ratio = r['approval_rate']/ref['approval_rate'] if ref and ref['approval_rate'] else np.nan
+            r.update(approval_ratio=ratio, tpr_gap=r['tpr'] - ref['tpr'] if ref else np.nan, fpr_gap=r['fpr'] - ref['fpr'] if ref else np.nan,
+                     calibration_gap=r['mean_pd'] - r['default_rate'], headline=ref is not None and r in large,
+                     reference=ref is not None and r['group'] == ref['group'])
+            r['four_fifths'] = r['headline'] and bool(ratio < 0.8)
         rows += part
-    cols = ['attribute', 'group', 'n', 'approval_rate', 'approval_ratio', 'tpr', 'tpr_gap', 'fpr', 'fpr_gap',
-            'mean_pd', 'default_rate', 'calibration_gap', 'reference']
+    cols = ['attribute', 'group', 'n', 'approval_rate', 'approval_low', 'approval_high', 'approval_ratio', 'four_fifths',
+            'tpr', 'tpr_gap', 'fpr', 'fpr_gap', 'mean_pd', 'default_rate', 'calibration_gap', 'headline', 'reference']
     return pd.DataFrame(rows, columns=cols)
 
 def fairness_metrics(report:pd.DataFrame, prefix:str='fairness_') -> dict:
-    "Per attribute, the headline figures for MLflow: lowest approval ratio, largest |TPR|, |FPR| and calibration gaps."
+    "Per attribute, the headline figures for MLflow (groups in the headline only), and how many groups were too small."
     out = {}
     for a, r in report.groupby('attribute', sort=False):
-        r = r[r['group'] != 'missing']
+        named, r = r[r['group'] != 'missing'], r[r['headline']]
+        out[f'{prefix}{a}_small_groups'] = float(len(named) - len(r))
+        if not len(r): continue
         out.update({f'{prefix}{a}_min_approval_ratio': float(r['approval_ratio'].min()),
+                    f'{prefix}{a}_four_fifths_flags': float(r['four_fifths'].sum()),
                     f'{prefix}{a}_max_tpr_gap': float(r['tpr_gap'].abs().max()),
                     f'{prefix}{a}_max_fpr_gap': float(r['fpr_gap'].abs().max()),
                     f'{prefix}{a}_max_calibration_gap': float(r['calibration_gap'].abs().max())})

@@ -44,13 +44,13 @@ def register_challenger(run_id:str, name:str) -> str:
 
 # %% ../nbs/15_retrain.ipynb #6eb938e7
 def gate_metrics(scorer:Scorer, holdout:pd.DataFrame) -> dict:
-    "Holdout metrics of `scorer`: credit metrics, the fairness report and the lowest approval ratio per protected attribute."
+    "Holdout metrics of `scorer`: credit metrics, the fairness report and the lowest approval ratio per protected attribute (groups large enough only)."
     spec = scorer.spec
     scored = scorer.score(holdout)
     y = holdout[spec.target].to_numpy()
     metrics = scorer_metrics(scorer, y, scored['pd'])
     fairness = fairness_report(holdout, spec, scored['pd'], scored['decision'], y)
-    named = fairness[fairness['group'] != 'missing']
+    named = fairness[fairness['headline']]  # groups large enough for a ratio
     ratios = {a: float(r['approval_ratio'].min()) for a, r in named.groupby('attribute', sort=False)}
     return dict(metrics=metrics, fairness=fairness, approval_ratio=ratios)
 
