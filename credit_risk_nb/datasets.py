@@ -29,7 +29,7 @@ class Feature:
     monotone: int = 0  # +1: risk may only rise with the value, -1: only fall, 0: free
     protected: bool = False  # Protected attribute: fairness report only, never cited as a reason
     model: bool = True  # Is it an input of the model?
-    reason: str = ''  # Adverse-action text when the field raises the risk
+    reason: str|dict = ''  # Adverse-action text(s): by side ('high', 'low', 'missing') or by code; see `reason_sides`
     groups: dict|list|None = None  # Fairness groups: code -> group (categorical) or band edges (numeric)
     example: Any = None  # Example value for the API's documentation
 
@@ -39,8 +39,22 @@ class Feature:
         if self.monotone not in (-1, 0, 1): raise ValueError(f"{self.name}: monotone must be -1, 0 or 1")
         if self.labels is not None: self.labels = {str(k): str(v) for k, v in self.labels.items()}
         if self.example is None: self.example = next(iter(self.labels)) if self.labels else self.min
+        if isinstance(self.reason, dict): self._check_reasons()
     @property
     def categories(self) -> list[str]: return list(self.labels or {})
+    def _check_reasons(self):
+        self.reason = {str(k): str(v) for k, v in self.reason.items()}
+        allowed = self.categories + ['missing'] if self.kind == 'categorical' else ['high', 'low', 'missing']
+        unknown = [k for k in self.reason if k not in allowed]
+        if unknown: raise ValueError(f"{self.name}: reason keys {unknown} are not among {allowed}")
+        favourable = {1: 'low', -1: 'high'}.get(self.monotone) if self.kind == 'numeric' else None
+        if favourable in self.reason: raise ValueError(f"{self.name}: a '{favourable}' value lowers the risk (monotone {self.monotone:+d}); it has no adverse-action text")
+    def reason_sides(self) -> dict:
+        "Reason texts by side or by code. A plain text: every code (with its label), or the risky side ('*': the data decides)."
+        if isinstance(self.reason, dict): return dict(self.reason)
+        if not self.reason: return {}
+        if self.kind == 'categorical': return {c: f"{self.reason}: {label}" for c, label in self.labels.items()}
+        return {{1: 'high', -1: 'low', 0: '*'}[self.monotone]: self.reason}
 
 # %% ../nbs/01_datasets.ipynb #e4ef297e
 @dataclass
@@ -108,29 +122,29 @@ _german_fields = [
     dict(name='checking_status', kind='categorical', description='Status of existing checking account', monotone=0,
          labels={'A11': 'checking account < 0 DM', 'A12': 'checking account 0 to 200 DM',
                  'A13': 'checking account >= 200 DM or salary assigned', 'A14': 'no checking account'},
-         reason='Checking account balance is low or overdrawn'),
+         reason='Status of the checking account'),
     dict(name='duration', description='Duration of the credit in months', min=1, max=120, monotone=1,
          reason='Loan term is long'),
     dict(name='credit_history', kind='categorical', description='Credit history',
          labels={'A30': 'no credits taken / all paid back duly', 'A31': 'all credits at this bank paid back duly',
                  'A32': 'existing credits paid back duly till now', 'A33': 'delay in paying off in the past',
                  'A34': 'critical account / other credits existing'},
-         reason='Credit history shows delays or critical accounts'),
+         reason='Credit history'),
     dict(name='purpose', kind='categorical', description='Purpose of the credit',
          labels={'A40': 'car (new)', 'A41': 'car (used)', 'A42': 'furniture/equipment', 'A43': 'radio/television',
                  'A44': 'domestic appliances', 'A45': 'repairs', 'A46': 'education', 'A47': 'vacation',
                  'A48': 'retraining', 'A49': 'business', 'A410': 'others'},
-         reason='Purpose of the loan carries higher risk'),
+         reason='Purpose of the loan'),
     dict(name='credit_amount', description='Credit amount (DM)', min=1, max=1_000_000, monotone=0,
-         reason='Loan amount is high'),
+         reason={'high': 'Loan amount is high'}),
     dict(name='savings', kind='categorical', description='Savings account / bonds',
          labels={'A61': 'savings < 100 DM', 'A62': 'savings 100 to 500 DM', 'A63': 'savings 500 to 1000 DM',
                  'A64': 'savings >= 1000 DM', 'A65': 'unknown / no savings account'},
-         reason='Savings are low'),
+         reason='Savings'),
     dict(name='employment_since', kind='categorical', description='Present employment since',
          labels={'A71': 'unemployed', 'A72': 'employed < 1 year', 'A73': 'employed 1 to 4 years',
                  'A74': 'employed 4 to 7 years', 'A75': 'employed >= 7 years'},
-         reason='Time in present employment is short'),
+         reason='Present employment'),
     dict(name='installment_rate', description='Instalment rate in % of disposable income (1-4)', min=1, max=4,
          monotone=1, reason='Instalments take a large share of disposable income'),
     dict(name='personal_status_sex', kind='categorical', description='Personal status and sex', protected=True,
@@ -140,30 +154,30 @@ _german_fields = [
          groups={'A91': 'male', 'A92': 'female', 'A93': 'male', 'A94': 'male', 'A95': 'female'}),
     dict(name='other_debtors', kind='categorical', description='Other debtors / guarantors',
          labels={'A101': 'none', 'A102': 'co-applicant', 'A103': 'guarantor'},
-         reason='No guarantor or co-applicant'),
+         reason={'A101': 'No guarantor or co-applicant'}),
     dict(name='residence_since', description='Present residence since (years, 1-4)', min=1, max=4,
-         reason='Time at present residence is short'),
+         reason={'low': 'Time at present residence is short', 'high': 'Time at present residence is long'}),
     dict(name='property', kind='categorical', description='Most valuable property',
          labels={'A121': 'real estate', 'A122': 'building society savings / life insurance',
                  'A123': 'car or other', 'A124': 'unknown / no property'},
-         reason='No property to secure the loan'),
+         reason='Most valuable property'),
     dict(name='age', description='Age in years', min=18, max=100, protected=True, groups=[18, 25, 35, 50, 65, 101]),
     dict(name='other_installment_plans', kind='categorical', description='Other instalment plans',
          labels={'A141': 'bank', 'A142': 'stores', 'A143': 'none'},
-         reason='Other instalment plans are running'),
+         reason={'A141': 'Other instalment plans with a bank are running', 'A142': 'Other instalment plans with stores are running'}),
     dict(name='housing', kind='categorical', description='Housing',
-         labels={'A151': 'rent', 'A152': 'own', 'A153': 'for free'}, reason='Housing situation'),
+         labels={'A151': 'rent', 'A152': 'own', 'A153': 'for free'}, reason='Housing'),
     dict(name='existing_credits', description='Number of existing credits at this bank', min=1, max=10,
-         reason='Number of existing credits at this bank'),
+         reason={'high': 'Many existing credits at this bank'}),
     dict(name='job', kind='categorical', description='Job',
          labels={'A171': 'unemployed / unskilled, non-resident', 'A172': 'unskilled, resident',
                  'A173': 'skilled employee / official', 'A174': 'management / self-employed / highly qualified'},
-         reason='Type of job'),
+         reason='Job'),
     dict(name='people_liable', description='Number of people being liable to provide maintenance for', min=1, max=10,
-         reason='Number of dependants'),
+         reason={'high': 'Number of dependants is high'}),
     dict(name='telephone', kind='categorical', description='Telephone',
          labels={'A191': 'none', 'A192': 'yes, registered under the customer name'},
-         reason='No telephone registered'),
+         reason={'A191': 'No telephone registered'}),
     dict(name='foreign_worker', kind='categorical', description='Foreign worker', protected=True, model=False,
          missing=True, labels={'A201': 'yes', 'A202': 'no'}, groups={'A201': 'foreign worker', 'A202': 'not foreign worker'}),
 ]
@@ -189,26 +203,26 @@ credit_risk = DatasetSpec(
         dict(name='person_age', description='Age in years', min=18, max=100, protected=True,
              groups=[18, 25, 35, 50, 65, 101]),
         dict(name='person_income', description='Annual income', min=1, max=10_000_000,
-             reason='Income is low'),
+             reason={'low': 'Income is low'}),
         dict(name='person_home_ownership', kind='categorical', description='Home ownership',
              labels={'RENT': 'rents', 'OWN': 'owns', 'MORTGAGE': 'mortgage', 'OTHER': 'other'},
-             reason='Home ownership status'),
+             reason='Home ownership'),
         dict(name='person_emp_length', description='Employment length in years', min=0, max=60, missing=True,
              monotone=-1, reason='Employment history is short'),
         dict(name='loan_intent', kind='categorical', description='Purpose of the loan',
              labels={'EDUCATION': 'education', 'MEDICAL': 'medical', 'VENTURE': 'venture', 'PERSONAL': 'personal',
                      'DEBTCONSOLIDATION': 'debt consolidation', 'HOMEIMPROVEMENT': 'home improvement'},
-             reason='Purpose of the loan carries higher risk'),
+             reason='Purpose of the loan'),
         dict(name='loan_grade', kind='categorical', description='Grade assigned by the lender',
-             labels={g: f'grade {g}' for g in 'ABCDEFG'}, reason='Loan grade is low'),
+             labels={g: f'grade {g}' for g in 'ABCDEFG'}, reason='Grade of the loan'),
         dict(name='loan_amnt', description='Loan amount', min=1, max=1_000_000, monotone=1,
              reason='Loan amount is high'),
         dict(name='loan_int_rate', description='Interest rate (%) set by the lender', min=0, max=100, missing=True,
              monotone=1, reason='Interest rate is high'),
         dict(name='loan_percent_income', description='Loan amount / income (rounded to 2 decimals)', min=0, max=10,
-             reason='Loan amount is high relative to income'),
+             reason={'high': 'Loan amount is high relative to income'}),
         dict(name='cb_person_default_on_file', kind='categorical', description='Default on file at the bureau',
-             labels={'N': 'no default on file', 'Y': 'default on file'}, reason='A previous default is on file'),
+             labels={'N': 'no default on file', 'Y': 'default on file'}, reason={'Y': 'A previous default is on file'}),
         dict(name='cb_person_cred_hist_length', description='Credit history length in years', min=0, max=80,
              monotone=-1, reason='Credit history is short'),
     ],
@@ -226,30 +240,30 @@ hmeq = DatasetSpec(
     description='HMEQ home-equity loans: 5,960 loans, 20% defaults.',
     source='Baesens, Roesch & Scheule, Credit Risk Analytics (Wiley, 2016). Read from a path; not shipped.',
     features=[
-        dict(name='LOAN', description='Amount of the loan request', min=1, max=1_000_000, reason='Loan amount'),
+        dict(name='LOAN', description='Amount of the loan request', min=1, max=1_000_000, reason={'high': 'Loan amount is high', 'low': 'Loan amount is low'}),
         dict(name='MORTDUE', description='Amount due on the existing mortgage', min=0, max=10_000_000, missing=True,
-             reason='Amount due on the existing mortgage is high'),
+             reason={'high': 'Amount due on the existing mortgage is high', 'missing': 'Amount due on the existing mortgage is unknown'}),
         dict(name='VALUE', description='Value of the current property', min=0, max=10_000_000, missing=True,
-             reason='Property value is low'),
+             reason={'low': 'Property value is low', 'missing': 'Property value is unknown'}),
         dict(name='REASON', kind='categorical', description='Reason for the loan', missing=True,
              labels={'DebtCon': 'debt consolidation', 'HomeImp': 'home improvement'}, reason='Reason for the loan'),
         dict(name='JOB', kind='categorical', description='Occupational category', missing=True,
              labels={'Mgr': 'manager', 'Office': 'office', 'Other': 'other', 'ProfExe': 'professional/executive',
-                     'Sales': 'sales', 'Self': 'self-employed'}, reason='Occupational category'),
+                     'Sales': 'sales', 'Self': 'self-employed'}, reason={**{c: f'Occupation: {l}' for c, l in {'Mgr': 'manager', 'Office': 'office', 'Other': 'other', 'ProfExe': 'professional/executive', 'Sales': 'sales', 'Self': 'self-employed'}.items()}, 'missing': 'Occupation is unknown'}),
         dict(name='YOJ', description='Years at present job', min=0, max=80, missing=True, monotone=-1,
-             reason='Time at present job is short'),
+             reason={'low': 'Time at present job is short', 'missing': 'Time at present job is unknown'}),
         dict(name='DEROG', description='Number of major derogatory reports', min=0, max=100, missing=True,
-             monotone=1, reason='Derogatory reports on file'),
+             monotone=1, reason={'high': 'Derogatory reports on file', 'missing': 'Derogatory reports unknown'}),
         dict(name='DELINQ', description='Number of delinquent credit lines', min=0, max=100, missing=True,
-             monotone=1, reason='Delinquent credit lines on file'),
+             monotone=1, reason={'high': 'Delinquent credit lines on file', 'missing': 'Delinquent credit lines unknown'}),
         dict(name='CLAGE', description='Age of the oldest credit line in months', min=0, max=1500, missing=True,
-             monotone=-1, reason='Oldest credit line is recent'),
+             monotone=-1, reason={'low': 'Oldest credit line is recent', 'missing': 'Age of the oldest credit line is unknown'}),
         dict(name='NINQ', description='Number of recent credit inquiries', min=0, max=100, missing=True, monotone=1,
-             reason='Many recent credit inquiries'),
+             reason={'high': 'Many recent credit inquiries', 'missing': 'Recent credit inquiries unknown'}),
         dict(name='CLNO', description='Number of credit lines', min=0, max=200, missing=True,
-             reason='Number of credit lines'),
+             reason={'high': 'Many credit lines', 'low': 'Few credit lines', 'missing': 'Number of credit lines is unknown'}),
         dict(name='DEBTINC', description='Debt-to-income ratio (%)', min=0, max=1000, missing=True, monotone=1,
-             reason='Debt is high relative to income'),
+             reason={'high': 'Debt is high relative to income', 'missing': 'Debt-to-income ratio is unknown'}),
     ],
     derived=[dict(name='loan_to_value', numerator='LOAN', denominator='VALUE', description='Loan amount / property value'),
              dict(name='mortgage_to_value', numerator='MORTDUE', denominator='VALUE',
