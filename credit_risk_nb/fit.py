@@ -11,11 +11,11 @@ from .features import Encoder
 from .models import fit_model, Calibrator
 from scipy.special import expit
 from .evaluation import cost_cutoff, credit_metrics, expected_loss_cutoff, expected_loss_metrics
-from .scoring import Scorer, Provenance
+from .scoring import Scorer, Provenance, reason_rules
 from .drift import reference_bins
 
 # %% auto #0
-__all__ = ['ranking_metrics', 'decision_costs', 'local_fitter', 'fit_bundle', 'scorer_metrics', 'validation_metrics',
+__all__ = ['ranking_metrics', 'decision_costs', 'local_fitter', 'low_risk', 'fit_bundle', 'scorer_metrics', 'validation_metrics',
            'repeated_cv', 'cv_metrics']
 
 # %% ../nbs/08_fit.ipynb #6513c454
@@ -47,6 +47,13 @@ def local_fitter(kind:str,  # xgboost or logreg
     "Fit model `kind` in this process on the encoded `train` rows."
     return fit_model(kind, encoder, encoder.matrix(train), train[encoder.spec.target].to_numpy(), X_valid, y_valid, seed=seed, **params)
 
+# %% ../nbs/08_fit.ipynb #a433e799
+def low_risk(pd_, cutoff:float) -> np.ndarray:
+    "Applicants approved with a PD at most the approved applicants' median: the reference good applicants (the lowest quarter when none is approved)."
+    pd_ = np.asarray(pd_)
+    approved = pd_ < cutoff
+    return approved & (pd_ <= np.median(pd_[approved])) if approved.any() else pd_ <= np.quantile(pd_, 0.25)
+
 # %% ../nbs/08_fit.ipynb #cac39009
 def fit_bundle(spec:DatasetSpec,  # The data set's spec
                train,  # Training rows: a DataFrame (or what `fitter` takes, e.g. a Dask DataFrame)
@@ -62,9 +69,9 @@ def fit_bundle(spec:DatasetSpec,  # The data set's spec
                calibration:tuple=('platt', 'isotonic'),  # Calibration methods to choose from
                reference:bool=True,  # Store drift reference bins (CV folds skip them)
               ) -> Scorer:
-    "Encoder -> model -> calibrator -> cutoff -> reference bins -> provenance: the one way a bundle is made."
-    costs = costs or decision_costs(spec)
-    encoder = Encoder.fit(spec, train if encoder_rows is None else encoder_rows, drop=list(drop))
+    "Encoder -> model -> calibrator -> cutoff -> reason rules -> reference bins -> provenance: the one way a bundle is made."
+    costs, rows = costs or decision_costs(spec), train if encoder_rows is None else encoder_rows
+    encoder = Encoder.fit(spec, rows, drop=list(drop))
     X_valid, y_valid = encoder.matrix(valid), valid[spec.target].to_numpy()
     model = fitter(kind, encoder, train, X_valid, y_valid, seed=seed, **(params or {}))
     margin = model.margin(X_valid)
@@ -72,6 +79,7 @@ def fit_bundle(spec:DatasetSpec,  # The data set's spec
     cutoff = (expected_loss_cutoff(costs['lgd'], costs['margin']) if costs['cutoff_method'] == 'expected_loss'
               else cost_cutoff(y_valid, calibrator(margin), costs['cost_fn'], costs['cost_fp']))
     scorer = Scorer(encoder, model, calibrator, cutoff, provenance=Provenance(spec.name, kind, data_hash, **costs))
+    scorer.reason_rules = reason_rules(scorer, rows, valid[low_risk(calibrator(margin), cutoff)])
     if reference: scorer.reference = reference_bins(scorer, valid)
     return scorer
 

@@ -13,7 +13,7 @@ from .features import Encoder
 from .models import XGBModel, LogisticModel, Calibrator, model_types, xgb
 
 # %% auto #0
-__all__ = ['scaling_defaults', 'pd_to_points', 'Provenance', 'Scorer']
+__all__ = ['scaling_defaults', 'pd_to_points', 'Provenance', 'Scorer', 'reason_rules']
 
 # %% ../nbs/06_scoring.ipynb #172e8549
 scaling_defaults = dict(base_score=600.0, base_odds=50.0, pdo=20.0)
@@ -60,6 +60,7 @@ class Scorer:
     scaling: dict = field(default_factory=lambda: dict(scaling_defaults))
     provenance: Provenance = field(default_factory=Provenance)
     reference: dict|None = None  # Drift reference bins of every input and of the PD (`drift.reference_bins`)
+    reason_rules: dict|None = None  # When a field's value counts against an applicant (`reason_rules`)
 
     @property
     def spec(self): return self.encoder.spec
@@ -106,16 +107,62 @@ def contributions(self:Scorer, X) -> tuple[pd.DataFrame, np.ndarray]:
     return pd.DataFrame(C, columns=self.encoder.inputs), base
 
 # %% ../nbs/06_scoring.ipynb #155bbefb
+def _sides(x, median) -> np.ndarray:
+    "Side of each value: 0 low, 1 high, 2 missing, 3 at the median (no side)."
+    return np.where(np.isnan(x), 2, np.where(x > median, 1, np.where(x < median, 0, 3)))
+
+def reason_rules(scorer:Scorer,  # The fitted bundle
+                 train:pd.DataFrame,  # Its training rows (with the target)
+                 reference,  # Low-risk applicants (raw rows): approved, low PD
+                ) -> dict:
+    "When each citable field counts against an applicant, from the training rows, and the low-risk reference contributions."
+    spec, enc = scorer.spec, scorer.encoder
+    X, y = enc.matrix(train), train[spec.target].to_numpy('float64')
+    risky = lambda m: bool(m.any()) and y[m].mean() > y.mean()  # a group that defaults more than the population
+    fields = {}
+    for j, f in enumerate(enc.inputs):
+        feature, x = spec[f], X[:, j]
+        texts = feature.reason_sides()
+        if feature.protected or not texts: continue
+        if feature.kind == 'categorical':
+            keys = [*feature.categories, 'missing']
+            fields[f] = dict(texts=[texts.get(c) if risky(x == k if c != 'missing' else np.isnan(x)) else None for k, c in enumerate(keys)])
+        else:
+            median = float(np.nanmedian(x)) if (~np.isnan(x)).any() else 0.0
+            side = _sides(x, median)
+            if '*' in texts: texts[['low', 'high'][int(y[side == 1].mean() >= y[side == 0].mean())]] = texts.pop('*')
+            fields[f] = dict(median=median, texts=[texts.get('low'), texts.get('high'), texts.get('missing') if risky(side == 2) else None, None])
+    baseline = scorer.field_contributions(scorer.matrix(reference))[0].mean(0)
+    return dict(fields=fields, baseline=dict(zip(enc.inputs, baseline.tolist())))
+
+# %% ../nbs/06_scoring.ipynb #a6566d72
+def _default_rules(scorer:Scorer) -> dict:
+    "Rules for a bundle saved before `reason_rules`: the spec's texts, medians from the encoder, a zero baseline."
+    spec, enc, fields = scorer.spec, scorer.encoder, {}
+    for f in enc.inputs:
+        texts = spec[f].reason_sides()
+        if spec[f].protected or not texts: continue
+        if spec[f].kind == 'categorical': fields[f] = dict(texts=[texts.get(c) for c in [*spec[f].categories, 'missing']])
+        else: fields[f] = dict(median=enc.stats[f]['median'], texts=[texts.get('low'), texts.get('high') or texts.get('*'), texts.get('missing'), None])
+    return dict(fields=fields, baseline={f: 0.0 for f in enc.inputs})
+
 @patch
 def reasons(self:Scorer, X, n:int=4) -> list:
-    "Top `n` fields that raised each applicant's risk: [{'field', 'contribution', 'reason'}, ...] per row."
-    spec, inputs = self.spec, self.encoder.inputs
-    citable = sorted((f, j) for j, f in enumerate(inputs) if not spec[f].protected)  # by name: the tie-break
-    C = self.field_contributions(X)[0][:, [j for _, j in citable]]
-    top = np.argsort(-C, axis=1, kind='stable')[:, :n]
-    texts = [spec[f].reason or spec[f].description for f, _ in citable]
-    return [[dict(field=citable[k][0], contribution=float(row[k]), reason=texts[k]) for k in idx if row[k] > 0]
-            for row, idx in zip(C, top)]
+    "Top `n` fields whose values count against each applicant: [{'field', 'contribution', 'reason'}, ...] per row."
+    rules = self.reason_rules or _default_rules(self)
+    inputs = self.encoder.inputs
+    names = sorted(rules['fields'])  # by name: the tie-break
+    cols = [inputs.index(f) for f in names]
+    C = self.field_contributions(X)[0][:, cols] - np.array([rules['baseline'][f] for f in names])
+    keys, cited = np.empty(C.shape, 'int64'), np.empty(C.shape, bool)
+    for k, (f, j) in enumerate(zip(names, cols)):
+        rule, x = rules['fields'][f], X[:, j]
+        keys[:, k] = _sides(x, rule['median']) if 'median' in rule else np.where(np.isnan(x), len(rule['texts']) - 1, np.nan_to_num(x)).astype('int64')
+        cited[:, k] = np.array([t is not None for t in rule['texts']])[keys[:, k]]
+    score = np.where(cited & (C > 0), C, -np.inf)
+    top = np.argsort(-score, axis=1, kind='stable')[:, :n]
+    return [[dict(field=names[k], contribution=float(C[r, k]), reason=rules['fields'][names[k]]['texts'][keys[r, k]])
+             for k in top[r] if score[r, k] > -np.inf] for r in range(len(X))]
 
 # %% ../nbs/06_scoring.ipynb #69022ab5
 _model_files = {'xgboost': 'model.ubj', 'logreg': 'logreg.json'}
@@ -127,7 +174,8 @@ def save(self:Scorer, path) -> Path:
     self.model.save(path/_model_files[self.model.kind])
     state = dict(format=2, model=self.model.kind, model_params=self.model.params, encoder=self.encoder.to_json(),
                  calibrator=self.calibrator.to_json(), cutoff=self.cutoff, scaling=self.scaling,
-                 provenance=asdict(self.provenance), reference=self.reference)
+                 provenance=asdict(self.provenance), reference=self.reference,
+                 reason_rules=self.reason_rules)
     (path/'bundle.json').write_text(json.dumps(state, indent=1, default=float))
     return path
 
@@ -142,4 +190,4 @@ def load(cls:Scorer, path) -> Scorer:
     model = model_types[state['model']].load(path/_model_files[state['model']], enc)
     if state['model'] == 'xgboost': model.params = state.get('model_params', {})
     return cls(enc, model, Calibrator.from_json(state['calibrator']), state['cutoff'], state['scaling'],
-               Provenance.from_dict(state['provenance']), state.get('reference'))
+               Provenance.from_dict(state['provenance']), state.get('reference'), state.get('reason_rules'))
