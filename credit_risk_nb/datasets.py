@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from typing import Any
 import numpy as np, pandas as pd, yaml
-from .config import package_dir, shared_data
+from .config import package_dir
 
 # %% auto #0
 __all__ = ['german_credit', 'credit_risk', 'hmeq', 'specs', 'Feature', 'Derived', 'DatasetSpec', 'get_spec', 'DataError',
@@ -31,6 +31,7 @@ class Feature:
     model: bool = True  # Is it an input of the model?
     reason: str|dict = ''  # Adverse-action text(s): by side ('high', 'low', 'missing') or by code; see `reason_sides`
     groups: dict|list|None = None  # Fairness groups: code -> group (categorical) or band edges (numeric)
+    elderly: float|None = None  # An age field: the first elderly age (Reg B: 62), checked to be scored no worse
     example: Any = None  # Example value for the API's documentation
 
     def __post_init__(self):
@@ -161,7 +162,8 @@ _german_fields = [
          labels={'A121': 'real estate', 'A122': 'building society savings / life insurance',
                  'A123': 'car or other', 'A124': 'unknown / no property'},
          reason='Most valuable property'),
-    dict(name='age', description='Age in years', min=18, max=100, protected=True, groups=[18, 25, 35, 50, 65, 101]),
+    dict(name='age', description='Age in years', min=18, max=100, protected=True, groups=[18, 25, 35, 50, 65, 101],
+         monotone=-1, elderly=62),
     dict(name='other_installment_plans', kind='categorical', description='Other instalment plans',
          labels={'A141': 'bank', 'A142': 'stores', 'A143': 'none'},
          reason={'A141': 'Other instalment plans with a bank are running', 'A142': 'Other instalment plans with stores are running'}),
@@ -201,7 +203,7 @@ credit_risk = DatasetSpec(
     source='Kaggle, laotse/credit-risk-dataset. Read from a path; not shipped.',
     features=[
         dict(name='person_age', description='Age in years', min=18, max=100, protected=True,
-             groups=[18, 25, 35, 50, 65, 101]),
+             groups=[18, 25, 35, 50, 65, 101], monotone=-1, elderly=62),
         dict(name='person_income', description='Annual income', min=1, max=10_000_000,
              reason={'low': 'Income is low'}),
         dict(name='person_home_ownership', kind='categorical', description='Home ownership',
@@ -228,10 +230,6 @@ credit_risk = DatasetSpec(
     ],
     derived=[dict(name='loan_to_income', numerator='loan_amnt', denominator='person_income',
                   description='Loan amount / income, unrounded (the file rounds it to 2 decimals)', monotone=0),
-             dict(name='history_to_age', numerator='cb_person_cred_hist_length', denominator='person_age',
-                  description='Credit history length relative to age'),
-             dict(name='emp_to_age', numerator='person_emp_length', denominator='person_age',
-                  description='Employment length relative to age'),
              dict(name='income_per_year_employed', numerator='person_income', denominator='person_emp_length',
                   description='Income per year of employment')])
 
@@ -402,7 +400,9 @@ def _check_target(t, na, spec, report, lines, out) -> np.ndarray:
 def data_path(spec:DatasetSpec, path=None) -> Path:
     "The file to read: `path`, else the spec's embedded file."
     if path is not None: return Path(path)
-    if spec.path is None: raise DataError(f"{spec.name}: give the path of the data file (it is not shipped)")
+    if spec.path is None:
+        raise DataError(f"{spec.name}: its data file is not shipped with the package; give the path of the file "
+                        f"(`--data_path FILE` on the command line, `path=` in Python)")
     return package_dir()/'data'/spec.path
 
 def data_hash(path, spec:DatasetSpec) -> str:

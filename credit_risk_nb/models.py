@@ -17,7 +17,7 @@ from .features import Encoder
 
 # %% auto #0
 __all__ = ['xgb_defaults', 'model_types', 'split', 'monotone_constraints', 'fit_signed_logistic', 'LogisticModel', 'XGBModel',
-           'monotone_violations', 'Calibrator', 'fit_model']
+           'monotone_violations', 'elderly_age_check', 'Calibrator', 'fit_model']
 
 # %% ../nbs/03_models.ipynb #ab03b193
 try: import xgboost as xgb
@@ -126,6 +126,22 @@ def monotone_violations(model, encoder:Encoder, applicants:pd.DataFrame, field:s
     grid = np.unique(np.quantile(applicants[field].dropna(), np.linspace(0, 1, n_grid)))
     margins = np.stack([model.margin(encoder.matrix(applicants.assign(**{field: v}))) for v in grid], 1)
     return int(np.sum(np.any(np.diff(margins, axis=1)*direction < -1e-6, axis=1)))
+
+# %% ../nbs/03_models.ipynb #20417d3c
+def elderly_age_check(model, encoder:Encoder,
+                      applicants:pd.DataFrame,  # Applicants to sweep (a few hundred are plenty)
+                      field:str,  # The age field
+                      elderly:float=62,  # First elderly age
+                      n_grid:int=25,  # Ages tried on each side
+                     ) -> dict:
+    "Applicants whose log-odds at some elderly age exceed those at the most favoured younger age, and the worst gap."
+    ages = applicants[field].dropna()
+    young = np.unique(np.quantile(ages[ages < elderly], np.linspace(0, 1, n_grid))) if (ages < elderly).any() else np.array([])
+    old = np.unique(np.r_[elderly, np.quantile(ages[ages >= elderly], np.linspace(0, 1, n_grid))] if (ages >= elderly).any() else [elderly])
+    sweep = lambda grid: np.stack([model.margin(encoder.matrix(applicants.assign(**{field: v}))) for v in grid], 1)
+    if not len(young): return dict(field=field, applicants=len(applicants), violations=0, worst_gap=0.0)
+    gap = sweep(old).max(1) - sweep(young).min(1)
+    return dict(field=field, applicants=len(applicants), violations=int(np.sum(gap > 1e-6)), worst_gap=float(max(gap.max(), 0.0)))
 
 # %% ../nbs/03_models.ipynb #64407ea0
 class Calibrator:

@@ -3,7 +3,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
-from credit_risk_nb.models import monotone_violations
+from credit_risk_nb.models import monotone_violations, elderly_age_check
 from credit_risk_nb.evaluation import fairness_report
 from credit_risk_nb.fit import decision_costs
 from credit_risk_nb.pipeline import prepare, fit_scorer, best_run
@@ -89,3 +89,13 @@ def test_fairness_headlines_from_large_groups(dataset):
     assert (report.loc[report['headline'], 'n'] >= 30).all()
     assert not report.loc[report['n'] < 30, ['headline', 'four_fifths']].any().any()
     assert report.groupby('attribute')['n'].sum().eq(len(test)).all()
+
+@pytest.mark.parametrize('dataset, kind', CASES)
+def test_elderly_not_scored_worse_for_age(dataset, kind):
+    "Reg B 1002.6(b)(2): where a protected age is a model input, no elderly age scores worse than the best younger age."
+    data = data_of(dataset); scorer, _ = fitted(dataset, kind)
+    ages = [f for f in data.spec.features if f.elderly is not None and f.name in scorer.encoder.inputs]
+    if dataset != 'hmeq': assert ages  # German Credit and Kaggle use age
+    for f in ages:
+        check = elderly_age_check(scorer.model, scorer.encoder, data.parts['test'].head(300), f.name, f.elderly)
+        assert check['violations'] == 0, (dataset, kind, check)
