@@ -12,8 +12,9 @@ import numpy as np, pandas as pd, yaml
 from .config import package_dir
 
 # %% auto #0
-__all__ = ['german_credit', 'credit_risk', 'hmeq', 'specs', 'Feature', 'Derived', 'DatasetSpec', 'get_spec', 'DataError',
-           'QualityIssue', 'QualityReport', 'validate', 'data_path', 'data_hash', 'load_dataset']
+__all__ = ['german_credit', 'credit_risk', 'hmeq', 'specs', 'na_values', 'Feature', 'Derived', 'DatasetSpec', 'get_spec',
+           'DataError', 'QualityIssue', 'QualityReport', 'read_text', 'validate', 'check_target', 'data_path',
+           'data_hash', 'load_dataset']
 
 # %% ../nbs/01_datasets.ipynb #f4d5a487
 @dataclass
@@ -320,9 +321,10 @@ def _has_tabulate():
     except ImportError: return False
 
 # %% ../nbs/01_datasets.ipynb #9843fb08
-_NA = {'', 'na', 'nan', 'null', 'none', '?'}
+na_values = {'', 'na', 'nan', 'null', 'none', '?'}
 
-def _read_text(path, spec:DatasetSpec) -> pd.DataFrame:
+def read_text(path, spec:DatasetSpec) -> pd.DataFrame:
+    "The file at `path` as text columns (missing as ''), read as `spec.read` says: nothing parsed yet."
     path = Path(path)
     if not path.exists(): raise DataError(f"{path}: no such file")
     if path.stat().st_size == 0: raise DataError(f"{path}: the file is empty (no rows)")
@@ -344,7 +346,7 @@ def validate(raw:pd.DataFrame, spec:DatasetSpec, first_line:int=2, require_targe
     if missing_cols: raise DataError(f"{spec.name}: missing column(s) {missing_cols}; found {list(raw.columns)[:30]}")
     lines = np.arange(first_line, first_line + len(raw))
     text = {c: raw[c].astype(str).str.strip() for c in need}
-    is_na = {c: text[c].str.lower().isin(_NA).to_numpy() for c in need}
+    is_na = {c: text[c].str.lower().isin(na_values).to_numpy() for c in need}
     out, keep = {}, np.ones(len(raw), bool)
     for f in spec.features:
         t, na = text[f.name], is_na[f.name]
@@ -369,7 +371,7 @@ def validate(raw:pd.DataFrame, spec:DatasetSpec, first_line:int=2, require_targe
             report.add('missing', f.name, na & keep, lines, 'dropped', 'field may not be missing')
             keep &= ~na
         else: report.add('missing', f.name, na, lines, 'kept', 'missing allowed')
-    if require_target: keep &= _check_target(text[spec.target], is_na[spec.target], spec, report, lines, out)
+    if require_target: keep &= check_target(text[spec.target], is_na[spec.target], spec, report, lines, out)
     frame = pd.DataFrame(out)
     dup = frame.duplicated().to_numpy() & keep
     report.add('duplicates', None, dup, lines, 'dropped', 'exact duplicate of an earlier row')
@@ -383,7 +385,13 @@ def validate(raw:pd.DataFrame, spec:DatasetSpec, first_line:int=2, require_targe
         if len(frame) < spec.min_rows: raise DataError(f"{spec.name}: only {len(frame)} usable rows (need at least {spec.min_rows})")
     return frame, report
 
-def _check_target(t, na, spec, report, lines, out) -> np.ndarray:
+def check_target(t:pd.Series,  # The target column as text
+                 na:np.ndarray,  # Where it is missing
+                 spec:DatasetSpec,  # The spec (target values)
+                 report:QualityReport,  # Gets the dropped rows
+                 lines:np.ndarray,  # The file line of each row
+                 out:dict,  # Gets the 0/1 target under `spec.target`
+                ) -> np.ndarray:
     "Map the target to 1 (default) / 0 (good); rows with a missing target are dropped and counted."
     values = t.where(~na)
     is_default = (values == str(spec.default_value)).to_numpy()
@@ -415,7 +423,7 @@ def load_dataset(spec:str|Path|DatasetSpec='german_credit', path=None) -> tuple[
     "Read and validate a credit data set: (frame of usable rows, `QualityReport`)."
     spec = get_spec(spec)
     path = data_path(spec, path)
-    raw = _read_text(path, spec)
+    raw = read_text(path, spec)
     frame, report = validate(raw, spec, first_line=1 if spec.read.get('header', 0) is None else 2)
     report.data_hash = data_hash(path, spec)
     return frame, report

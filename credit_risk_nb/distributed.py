@@ -18,7 +18,7 @@ import mlflow
 from tqdm.auto import tqdm
 from fastcore.script import call_parse, store_true
 from .datasets import (DatasetSpec, QualityReport, QualityIssue, DataError, get_spec, validate,
-                                     data_path as spec_data_path, _check_target, _NA)
+                                     data_path as spec_data_path, check_target, na_values)
 from .features import Encoder
 from .models import XGBModel, xgb_defaults, monotone_constraints
 from .fit import fit_bundle, local_fitter, scorer_metrics, validation_metrics
@@ -111,9 +111,9 @@ def _validate_one_class(text, spec, first_line):
     report, out = QualityReport(spec.name, rows_read=len(text)), {}
     lines = np.arange(first_line, first_line + len(text))
     t = text[spec.target].str.strip()
-    na = t.str.lower().isin(_NA).to_numpy()
+    na = t.str.lower().isin(na_values).to_numpy()
     if na.all(): report.add('missing_target', spec.target, na, lines, 'dropped', 'target missing'); has_target = ~na
-    else: has_target = _check_target(t, na, spec, report, lines, out)
+    else: has_target = check_target(t, na, spec, report, lines, out)
     if not has_target.any(): return frame_meta(spec), report
     frame, features = validate(text[has_target], spec, 0, require_target=False)
     for issue in features.issues: issue.lines = [int(lines[has_target][i]) for i in issue.lines]
@@ -292,7 +292,7 @@ def clean_rows(raw:pd.DataFrame, encoder:Encoder) -> tuple[pd.DataFrame, np.ndar
             na = np.isnan(values)
         else:
             t = text[c].str.strip() if c in text else pd.Series('', index=raw.index, dtype=str)
-            na = t.str.lower().isin(_NA).to_numpy()
+            na = t.str.lower().isin(na_values).to_numpy()
         if f.kind == 'categorical':
             fail(~na & ~t.isin(f.categories).to_numpy(), f"{c}: unknown category")
             out[c] = pd.Categorical(t.where(~na).to_numpy(), categories=f.categories)
