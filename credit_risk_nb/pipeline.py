@@ -4,12 +4,12 @@
 
 # %% ../nbs/13_pipeline.ipynb #caf994f2
 from __future__ import annotations
-import os
+import os, tempfile
 from dataclasses import dataclass
 import numpy as np, pandas as pd
 import mlflow
 from .datasets import DatasetSpec, QualityReport, get_spec, load_dataset
-from .models import split
+from .models import split, monotone_violations, elderly_age_check
 from .evaluation import fairness_report, fairness_metrics, decile_table, cutoff_curve, evaluation_figures, save_plots
 from .fit import fit_bundle, decision_costs, scorer_metrics, validation_metrics, repeated_cv, cv_metrics
 from .model_card import model_card, to_html
@@ -17,20 +17,25 @@ from .scoring import Scorer
 from .tracking import use_store, log_scorer, register, alias_history
 
 # %% auto #0
-__all__ = ['Prepared', 'prepare', 'parse_list', 'fit_scorer', 'evaluate', 'log_evaluation', 'log_training_run', 'train_and_log',
-           'best_run', 'register_with_card']
+__all__ = ['Prepared', 'prepare', 'parse_list', 'fit_scorer', 'claim_checks', 'evaluate', 'log_evaluation', 'log_training_run',
+           'train_and_log', 'best_run', 'register_with_card']
 
-# %% ../nbs/13_pipeline.ipynb #684e78ba
+# %% ../nbs/13_pipeline.ipynb #96f7378d
 @dataclass
 class Prepared:
     "A validated data set and its split."
-    spec: DatasetSpec
-    frame: pd.DataFrame
-    report: QualityReport
-    parts: dict
-    path: str
+    spec: DatasetSpec  # The data set's spec
+    frame: pd.DataFrame  # All validated rows
+    report: QualityReport  # What validation repaired or dropped
+    parts: dict  # {'train', 'valid', 'test'}: the seeded, stratified split
+    path: str  # Where the data came from ('embedded' for the shipped file)
 
-def prepare(dataset:str='german_credit', data_path:str|None=None, spec_path:str|None=None, seed:int=42) -> Prepared:
+# %% ../nbs/13_pipeline.ipynb #a636d239
+def prepare(dataset:str='german_credit',  # Built-in data set
+            data_path:str|None=None,  # CSV file to read (None: the embedded file)
+            spec_path:str|None=None,  # YAML spec of a user's own data set (overrides `dataset`)
+            seed:int=42,  # Seed of the split
+           ) -> Prepared:
     "Load and validate `dataset` (or the YAML spec at `spec_path`), then split it."
     spec = get_spec(spec_path or dataset)
     frame, report = load_dataset(spec, data_path)
@@ -58,8 +63,25 @@ def fit_scorer(kind:str,  # xgboost or logreg
     scorer.provenance.metrics = metrics['test']
     return scorer, metrics
 
-# %% ../nbs/13_pipeline.ipynb #a562e8a5
-def evaluate(scorer:Scorer, data:Prepared, part:str='test', shap_rows:int=2000, seed:int=42) -> dict:
+# %% ../nbs/13_pipeline.ipynb #6f44532b
+def claim_checks(scorer:Scorer,  # The fitted bundle
+                 applicants:pd.DataFrame,  # Applicants to sweep (the first `n` are used)
+                 n:int=300,  # At most this many
+                ) -> pd.DataFrame:
+    "Monotone directions and the Reg B age rule, swept on `applicants`: one row per claim with its violations."
+    spec, enc, sample = scorer.spec, scorer.encoder, applicants.head(n)
+    rows = [dict(check='monotone', field=f, violations=monotone_violations(scorer.model, enc, sample, f)) for f in enc.inputs if spec[f].monotone]
+    rows += [dict(check='elderly', field=f, violations=elderly_age_check(scorer.model, enc, sample, f, spec[f].elderly)['violations'])
+             for f in enc.inputs if spec[f].elderly is not None]
+    return pd.DataFrame(rows, columns=['check', 'field', 'violations'])
+
+# %% ../nbs/13_pipeline.ipynb #1b1ed6ac
+def evaluate(scorer:Scorer,  # The fitted bundle
+             data:Prepared,  # Its data and split
+             part:str='test',  # The split to report on
+             shap_rows:int=2000,  # Applicants in the SHAP summary
+             seed:int=42,  # Seed of that sample
+            ) -> dict:
     "Test-split evidence for `scorer`: scored rows, fairness table, decile table, cutoff curve, figures."
     frame = data.parts[part]
     X, y = scorer.matrix(frame), frame[data.spec.target].to_numpy()
@@ -70,25 +92,34 @@ def evaluate(scorer:Scorer, data:Prepared, part:str='test', shap_rows:int=2000, 
     cost_fn, cost_fp = scorer.provenance.cost_fn, scorer.provenance.cost_fp
     figures = evaluation_figures(y, scored['pd'], scorer.cutoff, scored['points'], contrib, frame.iloc[sample].reset_index(drop=True),
                                  fairness, cost_fn, cost_fp)
-    return dict(scored=scored, fairness=fairness, deciles=decile_table(y, scored['pd']),
+    return dict(scored=scored, fairness=fairness, deciles=decile_table(y, scored['pd']), claims=claim_checks(scorer, frame),
                 cutoff_curve=cutoff_curve(y, scored['pd'], cost_fn, cost_fp), figures=figures)
 
-def log_evaluation(scorer:Scorer, metrics:dict, data:Prepared, evidence:dict, cv:dict|None=None):
+# %% ../nbs/13_pipeline.ipynb #1eba91ea
+def log_evaluation(scorer:Scorer,  # The fitted bundle
+                   metrics:dict,  # {'valid', 'test'} metrics
+                   data:Prepared,  # Its data
+                   evidence:dict,  # From `evaluate`
+                   cv:dict|None=None,  # From `fit.repeated_cv`, if run
+                  ):
     "Log `evaluate`'s evidence and the model card into the active run."
-    import tempfile
     with tempfile.TemporaryDirectory() as d:
         save_plots(evidence['figures'], d)
         mlflow.log_artifacts(d, 'plots')
-    mlflow.log_text(evidence['fairness'].to_csv(index=False), 'fairness.csv')
-    mlflow.log_text(evidence['deciles'].to_csv(index=False), 'decile_table.csv')
-    mlflow.log_text(evidence['cutoff_curve'].to_csv(index=False), 'cutoff_curve.csv')
+    for name in ('fairness', 'deciles', 'cutoff_curve', 'claims'):
+        mlflow.log_text(evidence[name].to_csv(index=False), f"{dict(deciles='decile_table').get(name, name)}.csv")
     mlflow.log_metrics({k: v for k, v in fairness_metrics(evidence['fairness']).items() if v == v})
+    mlflow.log_metrics({f"claim_{r.check}_{r.field}": r.violations for r in evidence['claims'].itertuples()})
     card = model_card(scorer, metrics['test'], evidence['fairness'], data.report, cv=cv, run_id=mlflow.active_run().info.run_id)
     mlflow.log_text(card, 'model_card.md')
     mlflow.log_text(to_html(card), 'model_card.html')
 
-# %% ../nbs/13_pipeline.ipynb #80527f49
-def log_training_run(scorer:Scorer, metrics:dict, data:Prepared, params:dict) -> str:
+# %% ../nbs/13_pipeline.ipynb #9025bfe0
+def log_training_run(scorer:Scorer,  # The fitted bundle
+                     metrics:dict,  # {'valid', 'test'} metrics
+                     data:Prepared,  # Its data
+                     params:dict,  # Run parameters to log
+                    ) -> str:
     "Log a fitted `scorer` with its `metrics` into the active run; returns the run id."
     run = mlflow.active_run()
     scorer.provenance.run_id = run.info.run_id
@@ -103,6 +134,7 @@ def log_training_run(scorer:Scorer, metrics:dict, data:Prepared, params:dict) ->
     log_scorer(scorer, data.parts['test'])
     return run.info.run_id
 
+# %% ../nbs/13_pipeline.ipynb #d90dd4eb
 def train_and_log(kind:str,  # xgboost or logreg
                   data:Prepared,  # Validated data and its split
                   drop_features=(),  # Model inputs to leave out
@@ -124,12 +156,17 @@ def train_and_log(kind:str,  # xgboost or logreg
         log_evaluation(scorer, metrics, data, evaluate(scorer, data, seed=seed), cv)
         return run_id, scorer, metrics
 
-# %% ../nbs/13_pipeline.ipynb #e9f4dfc8
+# %% ../nbs/13_pipeline.ipynb #0867601f
 def best_run(results:dict, metric:str='roc_auc') -> str:
     "Name of the model in {name: (run_id, scorer, metrics)} with the highest validation `metric` (test decides nothing)."
     return max(results, key=lambda k: results[k][2]['valid'][metric])
 
-def register_with_card(results:dict, name:str, data:Prepared, metric:str='roc_auc') -> dict:
+# %% ../nbs/13_pipeline.ipynb #3e83240d
+def register_with_card(results:dict,  # {model name: (run id, scorer, metrics)} of one pipeline run
+                       name:str,  # Registered model name
+                       data:Prepared,  # The data they were trained on
+                       metric:str='roc_auc',  # Validation metric that picks the best
+                      ) -> dict:
     "Register the best of `results` as a version of `name`; log its model card with version and alias history."
     best = best_run(results, metric)
     run_id, scorer, metrics = results[best]
