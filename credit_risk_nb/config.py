@@ -5,11 +5,11 @@
 # %% ../nbs/00_config.ipynb #ff62db6a
 from __future__ import annotations
 import os, importlib.util
+from datetime import datetime, timezone
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['crnb_home', 'tracking_uri', 'artifact_root', 'database_url', 'model_name', 'package_dir', 'project_root',
-           'shared_data']
+__all__ = ['crnb_home', 'tracking_uri', 'artifact_root', 'database_url', 'model_name', 'utc_now', 'package_dir']
 
 # %% ../nbs/00_config.ipynb #b5acfea3
 def crnb_home() -> Path:
@@ -18,33 +18,32 @@ def crnb_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     return home
 
-# %% ../nbs/00_config.ipynb #89ea0cda
+# %% ../nbs/00_config.ipynb #0c53e5ac
 def tracking_uri() -> str:
     "MLflow tracking URI: `MLFLOW_TRACKING_URI`, else a SQLite file in `crnb_home()`."
     return os.environ.get('MLFLOW_TRACKING_URI') or f"sqlite:///{crnb_home()/'mlflow.db'}"
 
+# %% ../nbs/00_config.ipynb #b4299bd6
 def artifact_root() -> str:
     "Where new experiments keep their artifacts: `CRNB_ARTIFACT_ROOT`, else `crnb_home()/mlartifacts`."
     return os.environ.get('CRNB_ARTIFACT_ROOT') or (crnb_home()/'mlartifacts').as_uri()
 
+# %% ../nbs/00_config.ipynb #47bc89ed
 def database_url() -> str:
     "SQLAlchemy URL of the decision log: `CRNB_DATABASE_URL`, else a SQLite file beside the MLflow store."
     return os.environ.get('CRNB_DATABASE_URL') or f"sqlite:///{crnb_home()/'decisions.db'}"
 
+# %% ../nbs/00_config.ipynb #03577cbf
 def model_name(dataset:str='german_credit') -> str:
     "Registered model name for `dataset`: `CRNB_MODEL_NAME`, else `crnb_<dataset>`."
     return os.environ.get('CRNB_MODEL_NAME') or f"crnb_{dataset}"
 
+# %% ../nbs/00_config.ipynb #e853b703
+def utc_now() -> datetime:
+    "Now as an aware UTC `datetime`."
+    return datetime.now(timezone.utc)
+
 # %% ../nbs/00_config.ipynb #f255879b
 def package_dir() -> Path:
-    "Folder of the installed `credit_risk_nb` package (holds the embedded data)."
+    "Folder of the installed `credit_risk_nb` package (holds the embedded data and pipeline notebooks)."
     return Path(importlib.util.find_spec('credit_risk_nb').origin).parent
-
-def project_root() -> Path:
-    "The source checkout the package was installed from (the README installs it editable)."
-    return package_dir().parent
-
-def shared_data(name:str='') -> Path:
-    "Path of `name` in the shared data folder (`CRNB_SHARED_DATA`, else `../shared/data` beside the project)."
-    root = Path(os.environ.get('CRNB_SHARED_DATA') or project_root().parent/'shared'/'data')
-    return root/name

@@ -58,7 +58,7 @@ def test_bad_file_registers_nothing(case, crnb_home, shared_data, tmp_path):
 def test_kaggle_quality(drop, floor, crnb_home, shared_data, tmp_path):
     "papermill on the Kaggle file: XGBoost test ROC-AUC at the issue's floors, the logistic baseline logged beside it."
     out = tmp_path/'out.ipynb'
-    pm.execute_notebook(str(pipeline_notebook()), str(out), cwd=str(pipeline_notebook().parent), progress_bar=False, parameters=dict(
+    pm.execute_notebook(str(pipeline_notebook()), str(out), cwd=str(tmp_path), progress_bar=False, parameters=dict(
         dataset='credit_risk', data_path=str(shared_data/'credit_risk_dataset.csv'), drop_features=drop, result_path=str(tmp_path/'r.json')))
     result = json.loads((tmp_path/'r.json').read_text())
     print(drop or 'all features', {k: round(v['roc_auc'], 4) for k, v in result['metrics'].items()})
