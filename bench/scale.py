@@ -59,7 +59,7 @@ def child_local(path:str, n_estimators:int) -> dict:
         del raw
         data = Prepared(spec, frame, report, split(frame, spec.target, 42), path)
         loaded = time.perf_counter()
-        scorer, metrics = fit_scorer('xgboost', data, xgb_params=dict(n_estimators=n_estimators))
+        scorer, metrics = fit_scorer('xgboost', data, params=dict(n_estimators=n_estimators))
         done = time.perf_counter()
     return dict(load_s=loaded - start, fit_s=done - loaded, total_s=done - start, rows_kept=report.rows_kept,
                 trees=scorer.model.booster.num_boosted_rounds(), test_auc=metrics['test']['roc_auc'],
@@ -71,7 +71,7 @@ def child_dask(path:str, n_estimators:int, workers:int) -> dict:
         start = time.perf_counter()
         data = prepare_dask('credit_risk', path)
         loaded = time.perf_counter()
-        scorer, metrics = fit_scorer_dask('xgboost', data, client, xgb_params=dict(n_estimators=n_estimators))
+        scorer, metrics = fit_scorer_dask('xgboost', data, client, params=dict(n_estimators=n_estimators))
         done = time.perf_counter()
     return dict(load_s=loaded - start, fit_s=done - loaded, total_s=done - start, rows_kept=data.report.rows_kept,
                 trees=scorer.model.booster.num_boosted_rounds(), test_auc=metrics['test']['roc_auc'],
@@ -79,7 +79,7 @@ def child_dask(path:str, n_estimators:int, workers:int) -> dict:
 
 def child_score(path:str, train_path:str, chunk_rows:int) -> dict:
     from credit_risk_nb.datasets import credit_risk
-    from credit_risk_nb.distributed import score_file, clean_rows
+    from credit_risk_nb.batch import score_file, clean_rows
     from credit_risk_nb.pipeline import prepare, fit_scorer, Prepared
     from credit_risk_nb.models import split
     from credit_risk_nb.datasets import validate
@@ -87,7 +87,7 @@ def child_score(path:str, train_path:str, chunk_rows:int) -> dict:
     spec = credit_risk
     raw = pd.concat([pd.read_parquet(f) for f in data_files(train_path)], ignore_index=True)
     frame, report = validate(as_text(raw, spec.columns + [spec.target]), spec)
-    scorer, _ = fit_scorer('xgboost', Prepared(spec, frame, report, split(frame, spec.target, 42), train_path), xgb_params=dict(n_estimators=300))
+    scorer, _ = fit_scorer('xgboost', Prepared(spec, frame, report, split(frame, spec.target, 42), train_path), params=dict(n_estimators=300))
     with tempfile.TemporaryDirectory() as d:
         summary = score_file(scorer, path, Path(d)/'scored.parquet', chunk_rows=chunk_rows, progress=False)
         scored_rows = len(pd.read_parquet(Path(d)/'scored.parquet', columns=['row']))
@@ -107,9 +107,10 @@ def run_child(*args) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 def plot(table:pd.DataFrame, path:Path):
-    import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
+    from matplotlib.figure import Figure
+    from credit_risk_nb.reports import png_bytes
+    fig = Figure(figsize=(6, 4), layout='tight')
+    ax = fig.subplots()
     for engine, style in (('local', 'o-'), ('dask', 's-')):
         t = table[table.engine == engine]
         ax.plot(t.rows, t.total_s, style, label=f'{engine}: total')
@@ -117,9 +118,10 @@ def plot(table:pd.DataFrame, path:Path):
     ax.set(xscale='log', yscale='log', xlabel='rows (grown credit_risk data)', ylabel='seconds', title='Training time against rows (2 cores)')
     ax.grid(True, which='both', alpha=0.3); ax.legend()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
+    path.write_bytes(png_bytes(fig))
 
 def report(table:pd.DataFrame, ratios:pd.DataFrame, scoring:dict, args) -> str:
+    from credit_risk_nb.reports import md_table
     shown = table.assign(rows=table.rows.map('{:,}'.format)).round(dict(load_s=1, fit_s=1, total_s=1, test_auc=4, peak_process_mb=0, peak_total_mb=0)).astype({'peak_process_mb': int, 'peak_total_mb': int})
     import platform, xgboost, dask
     goal_time = ratios.time_ratio.iloc[-1] <= 1.5
@@ -177,13 +179,6 @@ def report(table:pd.DataFrame, ratios:pd.DataFrame, scoring:dict, args) -> str:
         '  must not stop a batch), encodes, calibrates and writes PD, decision and points, in one process.', '',
     ]
     return '\n'.join(lines)
-
-def md_table(frame:pd.DataFrame) -> str:
-    "A markdown table of `frame` (no tabulate dependency)."
-    cells = [[str(v) for v in row] for row in frame.itertuples(index=False)]
-    head = '| ' + ' | '.join(map(str, frame.columns)) + ' |'
-    rule = '|' + '|'.join('--:' if pd.api.types.is_numeric_dtype(frame[c]) else '---' for c in frame.columns) + '|'
-    return '\n'.join([head, rule] + ['| ' + ' | '.join(r) + ' |' for r in cells])
 
 def _memory_gib() -> float:
     import psutil; return psutil.virtual_memory().total/2**30
