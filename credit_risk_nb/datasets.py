@@ -234,6 +234,7 @@ credit_risk = DatasetSpec(
              dict(name='income_per_year_employed', numerator='person_income', denominator='person_emp_length',
                   description='Income per year of employment')])
 
+# %% ../nbs/01_datasets.ipynb #90c18f45
 hmeq = DatasetSpec(
     name='hmeq', target='BAD', default_value=1, good_value=0,
     description='HMEQ home-equity loans: 5,960 loans, 20% defaults.',
@@ -268,6 +269,7 @@ hmeq = DatasetSpec(
              dict(name='mortgage_to_value', numerator='MORTDUE', denominator='VALUE',
                   description='Mortgage due / property value')])
 
+# %% ../nbs/01_datasets.ipynb #8991865a
 specs = {s.name: s for s in (german_credit, credit_risk, hmeq)}
 
 # %% ../nbs/01_datasets.ipynb #bbbe8964
@@ -282,6 +284,7 @@ def get_spec(spec:str|Path|DatasetSpec) -> DatasetSpec:
 class DataError(ValueError):
     "The data cannot be used as it is; the message names the column and example rows."
 
+# %% ../nbs/01_datasets.ipynb #80a2bc88
 @dataclass
 class QualityIssue:
     "One finding of the validation: what, where, how many rows, and what was done."
@@ -292,17 +295,25 @@ class QualityIssue:
     action: str  # 'set missing', 'dropped', 'kept'
     detail: str = ''  # e.g. the range that was broken
 
+# %% ../nbs/01_datasets.ipynb #0e1a2704
 @dataclass
 class QualityReport:
     "What validation found and did: rows read, rows kept, and every issue with its count."
-    dataset: str
-    rows_read: int = 0
-    rows_kept: int = 0
-    issues: list = field(default_factory=list)
-    default_rate: float = float('nan')
-    data_hash: str = ''
+    dataset: str  # Spec name of the data set
+    rows_read: int = 0  # Rows in the file
+    rows_kept: int = 0  # Usable rows after validation
+    issues: list = field(default_factory=list)  # `QualityIssue`s, in the order found
+    default_rate: float = float('nan')  # Default rate of the rows kept
+    data_hash: str = ''  # sha256 of the file and the spec (`data_hash`)
 
-    def add(self, check, column, mask, lines, action, detail=''):
+    def add(self,
+            check,  # Name of the check, e.g. 'out_of_range'
+            column,  # Column concerned, or None
+            mask,  # Rows concerned (boolean, one per row)
+            lines,  # The file line of each row
+            action,  # What was done: 'set missing', 'dropped', 'kept'
+            detail='',  # e.g. the range that was broken
+           ):
         n = int(np.sum(mask))
         if n: self.issues.append(QualityIssue(check, column, n, [int(x) for x in np.asarray(lines)[np.asarray(mask)][:10]], action, detail))
     @property
@@ -323,6 +334,7 @@ def _has_tabulate():
 # %% ../nbs/01_datasets.ipynb #9843fb08
 na_values = {'', 'na', 'nan', 'null', 'none', '?'}
 
+# %% ../nbs/01_datasets.ipynb #cd235ce4
 def read_text(path, spec:DatasetSpec) -> pd.DataFrame:
     "The file at `path` as text columns (missing as ''), read as `spec.read` says: nothing parsed yet."
     path = Path(path)
@@ -332,12 +344,53 @@ def read_text(path, spec:DatasetSpec) -> pd.DataFrame:
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         raise DataError(f"{path}: not a readable CSV file for {spec.name} ({type(e).__name__}: {str(e)[:200]})") from None
 
-def _examples(lines, mask, values=None, n=5) -> str:
+# %% ../nbs/01_datasets.ipynb #388ee955
+def _examples(lines,  # The file line of each row
+              mask,  # Rows to cite (boolean)
+              values=None,  # Values to quote next to the lines, if any
+              n=5,  # At most this many examples
+             ) -> str:
     idx = np.flatnonzero(np.asarray(mask))[:n]
     return ', '.join(f"line {lines[i]}" + (f" ({values[i]!r})" if values is not None else '') for i in idx)
 
 # %% ../nbs/01_datasets.ipynb #59ca4985
-def validate(raw:pd.DataFrame, spec:DatasetSpec, first_line:int=2, require_target:bool=True) -> tuple[pd.DataFrame, QualityReport]:
+def _parse_field(f:Feature,  # One field of the spec
+                 t:pd.Series,  # Its values as text
+                 na:np.ndarray,  # Where it is missing
+                 keep:np.ndarray,  # Usable rows: the rows this field drops are cleared in place
+                 lines:np.ndarray,  # The file line of each row
+                 report:QualityReport,  # Gets what was repaired and how many rows
+                 spec:DatasetSpec,  # The spec (its name, for the error messages)
+                ):
+    "Typed column of field `f`: numbers (out of range set missing) or a categorical of its codes."
+    if f.kind == 'numeric':
+        values = pd.to_numeric(t.where(~na), errors='coerce').to_numpy(dtype='float64', copy=True)
+        bad = np.isnan(values) & ~na | np.isinf(values)
+        if bad.any(): raise DataError(f"{spec.name}: column {f.name!r} must be numeric; {int(bad.sum())} value(s) are not, e.g. {_examples(lines, bad, t.to_numpy())}")
+        low = (values < f.min) if f.min is not None else np.zeros(len(values), bool)
+        high = (values > f.max) if f.max is not None else np.zeros(len(values), bool)
+        out_range = low | high
+        action = 'set missing' if f.missing else 'dropped'
+        report.add('out_of_range', f.name, out_range, lines, action, f"allowed [{f.min}, {f.max}]")
+        values[out_range] = np.nan
+        if not f.missing: keep &= ~out_range
+        column = values
+    else:
+        unknown = ~na & ~t.isin(f.categories).to_numpy()
+        if unknown.any():
+            raise DataError(f"{spec.name}: column {f.name!r} has unknown categories {sorted(set(t[unknown]))[:10]}, e.g. {_examples(lines, unknown)}; allowed: {f.categories}")
+        column = pd.Categorical(t.where(~na).to_numpy(), categories=f.categories)
+    if not f.missing:
+        report.add('missing', f.name, na & keep, lines, 'dropped', 'field may not be missing')
+        keep &= ~na
+    else: report.add('missing', f.name, na, lines, 'kept', 'missing allowed')
+    return column
+
+def validate(raw:pd.DataFrame,  # The file as text columns (`read_text`)
+             spec:DatasetSpec,  # The spec to check against
+             first_line:int=2,  # File line of the first row (2 below a header)
+             require_target:bool=True,  # Must the target be there (False: applicants to score)?
+            ) -> tuple[pd.DataFrame, QualityReport]:
     "Check `raw` (text columns) against `spec`: typed frame of usable rows and the `QualityReport`."
     report = QualityReport(spec.name, rows_read=len(raw))
     if len(raw) == 0: raise DataError(f"{spec.name}: the data has no rows")
@@ -349,28 +402,7 @@ def validate(raw:pd.DataFrame, spec:DatasetSpec, first_line:int=2, require_targe
     is_na = {c: text[c].str.lower().isin(na_values).to_numpy() for c in need}
     out, keep = {}, np.ones(len(raw), bool)
     for f in spec.features:
-        t, na = text[f.name], is_na[f.name]
-        if f.kind == 'numeric':
-            values = pd.to_numeric(t.where(~na), errors='coerce').to_numpy(dtype='float64', copy=True)
-            bad = np.isnan(values) & ~na | np.isinf(values)
-            if bad.any(): raise DataError(f"{spec.name}: column {f.name!r} must be numeric; {int(bad.sum())} value(s) are not, e.g. {_examples(lines, bad, t.to_numpy())}")
-            low = (values < f.min) if f.min is not None else np.zeros(len(values), bool)
-            high = (values > f.max) if f.max is not None else np.zeros(len(values), bool)
-            out_range = low | high
-            action = 'set missing' if f.missing else 'dropped'
-            report.add('out_of_range', f.name, out_range, lines, action, f"allowed [{f.min}, {f.max}]")
-            values[out_range] = np.nan
-            if not f.missing: keep &= ~out_range
-            out[f.name] = values
-        else:
-            unknown = ~na & ~t.isin(f.categories).to_numpy()
-            if unknown.any():
-                raise DataError(f"{spec.name}: column {f.name!r} has unknown categories {sorted(set(t[unknown]))[:10]}, e.g. {_examples(lines, unknown)}; allowed: {f.categories}")
-            out[f.name] = pd.Categorical(t.where(~na).to_numpy(), categories=f.categories)
-        if not f.missing:
-            report.add('missing', f.name, na & keep, lines, 'dropped', 'field may not be missing')
-            keep &= ~na
-        else: report.add('missing', f.name, na, lines, 'kept', 'missing allowed')
+        out[f.name] = _parse_field(f, text[f.name], is_na[f.name], keep, lines, report, spec)
     if require_target: keep &= check_target(text[spec.target], is_na[spec.target], spec, report, lines, out)
     frame = pd.DataFrame(out)
     dup = frame.duplicated().to_numpy() & keep
@@ -385,6 +417,7 @@ def validate(raw:pd.DataFrame, spec:DatasetSpec, first_line:int=2, require_targe
         if len(frame) < spec.min_rows: raise DataError(f"{spec.name}: only {len(frame)} usable rows (need at least {spec.min_rows})")
     return frame, report
 
+# %% ../nbs/01_datasets.ipynb #4fb475c3
 def check_target(t:pd.Series,  # The target column as text
                  na:np.ndarray,  # Where it is missing
                  spec:DatasetSpec,  # The spec (target values)
@@ -413,12 +446,14 @@ def data_path(spec:DatasetSpec, path=None) -> Path:
                         f"(`--data_path FILE` on the command line, `path=` in Python)")
     return package_dir()/'data'/spec.path
 
+# %% ../nbs/01_datasets.ipynb #15ce6ced
 def data_hash(path, spec:DatasetSpec) -> str:
     "sha256 of the file's bytes and the spec: which data, read which way."
     h = hashlib.sha256(Path(path).read_bytes())
     h.update(json.dumps(spec.to_dict(), sort_keys=True).encode())
     return h.hexdigest()
 
+# %% ../nbs/01_datasets.ipynb #ca568723
 def load_dataset(spec:str|Path|DatasetSpec='german_credit', path=None) -> tuple[pd.DataFrame, QualityReport]:
     "Read and validate a credit data set: (frame of usable rows, `QualityReport`)."
     spec = get_spec(spec)

@@ -20,12 +20,22 @@ __all__ = ['summary_columns', 'expected_cost', 'cost_cutoff', 'expected_loss_cut
            'plot_tradeoff', 'plot_shap_summary', 'plot_fairness', 'evaluation_figures', 'save_plots']
 
 # %% ../nbs/04_evaluation.ipynb #c4fd75cc
-def expected_cost(y, pd_, cutoff:float, cost_fn:float=5.0, cost_fp:float=1.0) -> float:
+def expected_cost(y, # Outcomes (1 = default)
+                  pd_, # PDs
+                  cutoff:float, # Decline at or above
+                  cost_fn:float=5.0, # Cost of accepting an applicant who defaults
+                  cost_fp:float=1.0, # Cost of declining an applicant who would have repaid
+                 ) -> float:
     "Average cost per applicant of declining everyone with PD >= `cutoff`."
     y, decline = np.asarray(y), np.asarray(pd_) >= cutoff
     return float((cost_fn*np.sum(~decline & (y == 1)) + cost_fp*np.sum(decline & (y == 0)))/len(y))
 
-def cost_cutoff(y, pd_, cost_fn:float=5.0, cost_fp:float=1.0) -> float:
+# %% ../nbs/04_evaluation.ipynb #68f79885
+def cost_cutoff(y, # Outcomes (1 = default)
+                pd_, # PDs (of the validation split)
+                cost_fn:float=5.0, # Cost of accepting an applicant who defaults
+                cost_fp:float=1.0, # Cost of declining an applicant who would have repaid
+               ) -> float:
     "The PD cutoff with the lowest total cost on (`y`, `pd_`)."
     y, p = np.asarray(y), np.asarray(pd_, 'float64')
     order = np.argsort(-p)
@@ -63,7 +73,9 @@ def expected_loss_metrics(y, # Outcomes (1 = default)
                 el_realised_net_loss=float(np.sum(approved*(y*lgd - (1 - y)*margin))))
 
 # %% ../nbs/04_evaluation.ipynb #2dcab5aa
-def reliability_curve(y, pd_, n_bins:int=10, # Number of bins
+def reliability_curve(y, # Outcomes (1 = default)
+                      pd_, # PDs
+                      n_bins:int=10, # Number of bins
                       strategy:str='quantile', # 'quantile': equal counts; 'uniform': equal widths on [0, 1]
                      ) -> pd.DataFrame:
     "Per PD bin: applicants, mean PD and observed default rate."
@@ -75,13 +87,20 @@ def reliability_curve(y, pd_, n_bins:int=10, # Number of bins
     frame = pd.DataFrame(dict(bin=bins, pd=p, default=y)).groupby('bin')
     return pd.DataFrame(dict(n=frame.size(), mean_pd=frame['pd'].mean(), default_rate=frame['default'].mean())).reset_index()
 
-def expected_calibration_error(y, pd_, n_bins:int=10, strategy:str='quantile') -> float:
+# %% ../nbs/04_evaluation.ipynb #237f3080
+def expected_calibration_error(y, # Outcomes (1 = default)
+                               pd_, # PDs
+                               n_bins:int=10, # Number of bins
+                               strategy:str='quantile', # 'quantile' or 'uniform', as for `reliability_curve`
+                              ) -> float:
     "Size-weighted mean |mean PD - default rate| over the bins of `reliability_curve`."
     curve = reliability_curve(y, pd_, n_bins, strategy)
     return float(np.sum(curve['n']*np.abs(curve['mean_pd'] - curve['default_rate']))/curve['n'].sum())
 
 # %% ../nbs/04_evaluation.ipynb #3404a3ab
-def decile_table(y, pd_, n:int=10, # Number of groups (10: deciles)
+def decile_table(y, # Outcomes (1 = default)
+                 pd_, # PDs
+                 n:int=10, # Number of groups (10: deciles)
                 ) -> pd.DataFrame:
     "Applicants in `n` equal groups by PD, riskiest first: counts, default rate, cumulative capture and KS."
     y, p = np.asarray(y, 'int64'), np.asarray(pd_, 'float64')
@@ -97,13 +116,17 @@ def decile_table(y, pd_, n:int=10, # Number of groups (10: deciles)
     t['lift'] = t['default_rate']/(y.mean() if y.mean() else 1)
     return t.reset_index()
 
+# %% ../nbs/04_evaluation.ipynb #1a388fa9
 def ks_statistic(y, pd_) -> float:
     "Largest gap between the cumulative PD distributions of defaulters and goods."
     fpr, tpr, _ = roc_curve(y, pd_)
     return float(np.max(tpr - fpr))
 
 # %% ../nbs/04_evaluation.ipynb #bd938d7e
-def cutoff_curve(y, pd_, cost_fn:float=5.0, cost_fp:float=1.0,
+def cutoff_curve(y, # Outcomes (1 = default)
+                 pd_, # PDs
+                 cost_fn:float=5.0, # Cost of accepting an applicant who defaults
+                 cost_fp:float=1.0, # Cost of declining an applicant who would have repaid
                  cutoffs=None, # PD cutoffs to evaluate; default: 101 points on [0, 1]
                 ) -> pd.DataFrame:
     "Per cutoff: expected cost, approval rate, recall, precision and bad rate among the approved."
@@ -118,7 +141,10 @@ def cutoff_curve(y, pd_, cost_fn:float=5.0, cost_fp:float=1.0,
                          bad_rate_approved=float(y[~decline].mean()) if (~decline).any() else 0.0))
     return pd.DataFrame(rows)
 
-def recall_at_precision(y, pd_, precision:float=0.85, # Required precision of the declines
+# %% ../nbs/04_evaluation.ipynb #57454ed5
+def recall_at_precision(y, # Outcomes (1 = default)
+                        pd_, # PDs
+                        precision:float=0.85, # Required precision of the declines
                        ) -> dict:
     "Highest recall of defaulters with precision >= `precision`, and the PD cutoff that reaches it."
     P, R, T = precision_recall_curve(y, pd_)
@@ -128,7 +154,12 @@ def recall_at_precision(y, pd_, precision:float=0.85, # Required precision of th
     return dict(recall=float(R[k]), precision=float(P[k]), cutoff=float(T[k]))
 
 # %% ../nbs/04_evaluation.ipynb #94f648ef
-def credit_metrics(y, pd_, cutoff:float, cost_fn:float=5.0, cost_fp:float=1.0) -> dict:
+def credit_metrics(y, # Outcomes (1 = default)
+                   pd_, # Calibrated PDs
+                   cutoff:float, # Decline at or above
+                   cost_fn:float=5.0, # Cost of accepting an applicant who defaults
+                   cost_fp:float=1.0, # Cost of declining an applicant who would have repaid
+                  ) -> dict:
     "Ranking, calibration and cutoff metrics of PDs `pd_` against outcomes `y` (1 = default)."
     y, p = np.asarray(y), np.asarray(pd_, 'float64')
     decline = p >= cutoff
@@ -147,6 +178,7 @@ def credit_metrics(y, pd_, cutoff:float, cost_fn:float=5.0, cost_fp:float=1.0) -
 summary_columns = ['roc_auc', 'gini', 'ks', 'pr_auc', 'brier', 'ece', 'cutoff', 'precision', 'recall', 'approval_rate',
                    'bad_rate_approved', 'expected_cost']
 
+# %% ../nbs/04_evaluation.ipynb #cb11d3c7
 def compare(metrics_by_model:dict, columns=summary_columns) -> pd.DataFrame:
     "One row per model of its test metrics (columns a model's metrics lack are left empty)."
     return pd.DataFrame({k: {c: v.get(c, np.nan) for c in columns} for k, v in metrics_by_model.items()}).T.round(4)
@@ -172,7 +204,13 @@ def _declined(decision) -> np.ndarray:
     d = np.asarray(decision)
     return d == 'decline' if d.dtype.kind in 'OUS' else d.astype(bool)
 
-def _group_figures(attribute:str, group:str, s, y, p, declined) -> dict:
+def _group_figures(attribute:str, # Protected attribute
+                   group:str, # The group's name
+                   s, # Rows of the group (boolean)
+                   y, # Outcomes (1 = default)
+                   p, # PDs
+                   declined, # Declined (boolean)
+                  ) -> dict:
     "One group's row of the fairness report (before the comparison with the reference)."
     bad, good, n = s & (y == 1), s & (y == 0), int(s.sum())
     ci = binomtest(int(np.sum(~declined[s])), n).proportion_ci(0.95, method='wilson')
@@ -209,6 +247,7 @@ def fairness_report(frame:pd.DataFrame, # Applicants with their protected fields
             'tpr', 'tpr_gap', 'fpr', 'fpr_gap', 'mean_pd', 'default_rate', 'calibration_gap', 'headline', 'reference']
     return pd.DataFrame(rows, columns=cols)
 
+# %% ../nbs/04_evaluation.ipynb #be8b16a4
 def fairness_metrics(report:pd.DataFrame, prefix:str='fairness_') -> dict:
     "Per attribute, the headline figures for MLflow (groups in the headline only), and how many groups were too small."
     out = {}
@@ -226,10 +265,14 @@ def fairness_metrics(report:pd.DataFrame, prefix:str='fairness_') -> dict:
 # %% ../nbs/04_evaluation.ipynb #65b40950
 def _by_model(pd_) -> dict: return dict(pd_) if isinstance(pd_, dict) else {'model': pd_}
 
-def _figure(w=5.0, h=4.0, ncols=1) -> tuple:
+def _figure(w=5.0, # Width of one panel (inches)
+            h=4.0, # Height
+            ncols=1, # Panels side by side
+           ) -> tuple:
     fig = Figure(figsize=(w*ncols, h), layout='constrained')
     return fig, fig.subplots(1, ncols)
 
+# %% ../nbs/04_evaluation.ipynb #7bc41329
 def plot_roc(y, pd_) -> Figure:
     "ROC curve of each model, with its AUC."
     fig, ax = _figure()
@@ -240,6 +283,7 @@ def plot_roc(y, pd_) -> Figure:
     ax.set(xlabel='False-positive rate (good applicants declined)', ylabel='True-positive rate (defaulters declined)', title='ROC')
     ax.legend(loc='lower right'); return fig
 
+# %% ../nbs/04_evaluation.ipynb #6985b299
 def plot_pr(y, pd_) -> Figure:
     "Precision-recall curve of the default class for each model, with the default rate as baseline."
     fig, ax = _figure()
@@ -250,7 +294,12 @@ def plot_pr(y, pd_) -> Figure:
     ax.set(xlabel='Recall (defaulters declined)', ylabel='Precision (declines that default)', title='Precision-recall', ylim=(0, 1.02))
     ax.legend(loc='upper right'); return fig
 
-def plot_calibration(y, pd_, n_bins:int=10, strategy:str='quantile') -> Figure:
+# %% ../nbs/04_evaluation.ipynb #e417b8b5
+def plot_calibration(y, # Outcomes (1 = default)
+                     pd_, # PDs, or {model name: PDs}
+                     n_bins:int=10, # Number of bins
+                     strategy:str='quantile', # 'quantile' or 'uniform', as for `reliability_curve`
+                    ) -> Figure:
     "Reliability curve of each model (mean PD vs observed default rate per bin), with its ECE."
     fig, ax = _figure()
     top = 0.0
@@ -263,6 +312,7 @@ def plot_calibration(y, pd_, n_bins:int=10, strategy:str='quantile') -> Figure:
     ax.set(xlabel='Mean PD in bin', ylabel='Observed default rate', title='Calibration', xlim=(0, top), ylim=(0, top))
     ax.legend(loc='upper left'); return fig
 
+# %% ../nbs/04_evaluation.ipynb #3621f2aa
 def plot_ks(y, pd_) -> Figure:
     "Cumulative PD distributions of defaulters and goods, with the KS gap marked."
     y, p = np.asarray(y), np.asarray(pd_, 'float64')
@@ -276,8 +326,13 @@ def plot_ks(y, pd_) -> Figure:
     ax.set(xlabel='PD', ylabel='Cumulative share', title='KS', ylim=(0, 1.02))
     ax.legend(loc='lower right'); return fig
 
-def plot_score_distribution(y, scores, # PDs or scorecard points
-                            label:str='PD', cutoff:float|None=None, bins:int=30) -> Figure:
+# %% ../nbs/04_evaluation.ipynb #5f3a7f7b
+def plot_score_distribution(y, # Outcomes (1 = default)
+                            scores, # PDs or scorecard points
+                            label:str='PD', # Name of the score (axis and title)
+                            cutoff:float|None=None, # Cutoff to mark, if any
+                            bins:int=30, # Number of histogram bins
+                           ) -> Figure:
     "Histograms of the score for goods and defaulters (each normalised), with the cutoff."
     y, s = np.asarray(y), np.asarray(scores, 'float64')
     fig, ax = _figure()
@@ -296,6 +351,7 @@ def plot_cost_curve(curve:pd.DataFrame, # From `cutoff_curve`
     if cutoff is not None: ax.axvline(cutoff, c='k', ls='--', label=f'cutoff {cutoff:.3f}'); ax.legend()
     ax.set(xlabel='PD cutoff (decline at or above)', ylabel='Expected cost per applicant', title='Cost curve'); return fig
 
+# %% ../nbs/04_evaluation.ipynb #ecbd190e
 def plot_tradeoff(curve:pd.DataFrame, cutoff:float|None=None) -> Figure:
     "Recall, precision and approval rate against the cutoff."
     fig, ax = _figure()
@@ -306,7 +362,9 @@ def plot_tradeoff(curve:pd.DataFrame, cutoff:float|None=None) -> Figure:
 # %% ../nbs/04_evaluation.ipynb #f89854df
 def plot_shap_summary(contributions:pd.DataFrame, # From `Scorer.contributions`: one column per raw field
                       values:pd.DataFrame|None=None, # The applicants' raw fields, to colour the dots
-                      max_fields:int=12, seed:int=0) -> Figure:
+                      max_fields:int=12, # Fields shown, by mean absolute contribution
+                      seed:int=0, # Seed of the vertical jitter
+                     ) -> Figure:
     "Beeswarm-style summary of per-field contributions to the log-odds."
     importance = contributions.abs().mean().sort_values(ascending=False).head(max_fields)
     fields_ = list(importance.index[::-1])
@@ -351,7 +409,9 @@ def evaluation_figures(y, # Outcomes of the evaluated applicants (1 = default)
                        contributions:pd.DataFrame|None=None, # `Scorer.contributions` of the same applicants
                        values:pd.DataFrame|None=None, # The applicants' raw fields (colours of the SHAP summary)
                        fairness:pd.DataFrame|None=None, # From `fairness_report`
-                       cost_fn:float=5.0, cost_fp:float=1.0) -> dict:
+                       cost_fn:float=5.0, # Cost of accepting an applicant who defaults (cost curve)
+                       cost_fp:float=1.0, # Cost of declining an applicant who would have repaid
+                      ) -> dict:
     "{name: Figure} of every evaluation plot the inputs allow."
     models = _by_model(pd_)
     main = next(iter(models.values()))
@@ -364,9 +424,11 @@ def evaluation_figures(y, # Outcomes of the evaluated applicants (1 = default)
     if fairness is not None and len(fairness): figs['fairness'] = plot_fairness(fairness)
     return figs
 
+# %% ../nbs/04_evaluation.ipynb #21f964bb
 def save_plots(figures:dict, # {name: Figure}, e.g. from `evaluation_figures`
                folder, # Folder for the PNG files (created)
-               dpi:int=100) -> dict:
+               dpi:int=100, # Resolution of the PNG files
+              ) -> dict:
     "Write each figure to `folder/name.png`: {name: path}."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     paths = {}

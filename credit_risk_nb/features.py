@@ -15,7 +15,11 @@ __all__ = ['ratio_cap', 'Encoder']
 # %% ../nbs/02_features.ipynb #03c39d79
 class Encoder:
     "Raw applicant fields -> float32 matrix (categoricals as codes, `NaN` for missing). State is JSON."
-    def __init__(self, spec:DatasetSpec, inputs:list, stats:dict|None=None):
+    def __init__(self,
+                 spec:DatasetSpec,  # The data set's spec
+                 inputs:list,  # Model input fields, in matrix order
+                 stats:dict|None=None,  # Per-column training statistics (from `Encoder.fit`)
+                ):
         self.spec, self.inputs, self.stats = spec, list(inputs), stats or {}
         self.derived = [d for d in spec.derived if all(c in self.inputs for c in d.inputs)]
         self.columns = self.inputs + [d.name for d in self.derived]
@@ -26,7 +30,11 @@ class Encoder:
         self._ratios = [(pos[d.name], pos[d.numerator], pos[d.denominator]) for d in self.derived]
 
     @classmethod
-    def fit(cls, spec:DatasetSpec, train:pd.DataFrame, drop:list=()):
+    def fit(cls,
+            spec:DatasetSpec,  # The data set's spec
+            train:pd.DataFrame,  # Training split (validated rows)
+            drop:list=(),  # Model inputs to leave out
+           ):
         "Fit on the training split: model inputs of `spec` less `drop`, with the statistics of each numeric column."
         spec = get_spec(spec)
         unknown = [c for c in drop if c not in spec]
@@ -53,7 +61,10 @@ def _column(data, name):
     if isinstance(data, pd.DataFrame): return data[name]
     return [row.get(name) for row in data]
 
-def _codes(col, index:dict, name:str) -> np.ndarray:
+def _codes(col,  # A categorical column: Series or list of raw values
+           index:dict,  # Code -> position in the spec's list
+           name:str,  # Field name, for the error message
+          ) -> np.ndarray:
     if isinstance(col, pd.Series) and isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == list(index):
         codes = col.cat.codes.to_numpy().astype('float32'); codes[codes < 0] = np.nan; return codes
     values = col.tolist() if isinstance(col, pd.Series) else col
@@ -68,6 +79,7 @@ def _codes(col, index:dict, name:str) -> np.ndarray:
 # %% ../nbs/02_features.ipynb #75137e99
 ratio_cap = 1e30  # a ratio over a zero denominator: beyond any real value, finite for XGBoost
 
+# %% ../nbs/02_features.ipynb #13428ecf
 @patch
 def matrix(self:Encoder, data) -> np.ndarray:
     "Raw rows (DataFrame or list of dicts) -> float32 matrix of `self.columns`."
@@ -82,6 +94,12 @@ def matrix(self:Encoder, data) -> np.ndarray:
             X[:, out] = np.where(X[:, den] != 0, top/X[:, den], np.sign(top)*ratio_cap)
     return X
 
+# %% ../nbs/02_features.ipynb #45062562
+@patch(as_prop=True)
+def design_sources(self:Encoder) -> list:
+    "The column of `matrix` behind each design column."
+    return [c for c, k in zip(self.columns, self.kinds) for _ in (range(1) if k == 'numeric' else self.index[c])]
+
 # %% ../nbs/02_features.ipynb #c81dfe63
 @patch
 def design(self:Encoder, X:np.ndarray) -> np.ndarray:
@@ -95,11 +113,6 @@ def design(self:Encoder, X:np.ndarray) -> np.ndarray:
             parts.append(((np.where(np.isnan(col), s['median'], col) - s['mean'])/s['std'])[:, None])
         else: parts.append((col[:, None] == np.arange(len(self.index[c]))[None]).astype('float64'))
     return np.hstack(parts)
-
-@patch(as_prop=True)
-def design_sources(self:Encoder) -> list:
-    "The column of `matrix` behind each design column."
-    return [c for c, k in zip(self.columns, self.kinds) for _ in (range(1) if k == 'numeric' else self.index[c])]
 
 # %% ../nbs/02_features.ipynb #9554d72c
 @patch(as_prop=True)

@@ -42,8 +42,11 @@ def decision_costs(spec:DatasetSpec,  # The data set's spec (its costs are the d
 def local_fitter(kind:str,  # xgboost or logreg
                  encoder:Encoder,  # The fitted encoder
                  train:pd.DataFrame,  # Training rows (validated, with the target)
-                 X_valid:np.ndarray, y_valid:np.ndarray,  # Validation matrix and outcomes (early stopping)
-                 seed:int=42, **params):
+                 X_valid:np.ndarray,  # Validation matrix (early stopping)
+                 y_valid:np.ndarray,  # Validation outcomes
+                 seed:int=42,  # Seed of the model
+                 **params,  # Model parameters, passed to `models.fit_model`
+                ):
     "Fit model `kind` in this process on the encoded `train` rows."
     return fit_model(kind, encoder, encoder.matrix(train), train[encoder.spec.target].to_numpy(), X_valid, y_valid, seed=seed, **params)
 
@@ -84,7 +87,10 @@ def fit_bundle(spec:DatasetSpec,  # The data set's spec
     return scorer
 
 # %% ../nbs/08_fit.ipynb #842df617
-def scorer_metrics(scorer:Scorer, y, pd_) -> dict:
+def scorer_metrics(scorer:Scorer,  # The bundle: its cutoff and costs
+                   y,  # Outcomes (1 = default)
+                   pd_,  # PDs of the same applicants
+                  ) -> dict:
     "`evaluation.credit_metrics` of PDs `pd_` against outcomes `y` at `scorer`'s cutoff and costs (and its expected-loss figures)."
     p = scorer.provenance
     metrics = credit_metrics(y, pd_, scorer.cutoff, p.cost_fn, p.cost_fp)
@@ -94,6 +100,7 @@ def scorer_metrics(scorer:Scorer, y, pd_) -> dict:
 # %% ../nbs/08_fit.ipynb #16e584a4
 ranking_metrics = ('roc_auc', 'gini', 'ks', 'pr_auc', 'recall_at_85', 'default_rate', 'n')
 
+# %% ../nbs/08_fit.ipynb #316818a4
 def validation_metrics(scorer:Scorer, valid:pd.DataFrame) -> dict:
     "Ranking metrics of the raw margin on `valid`, and its other metrics prefixed `insample_` (calibrated and cut there)."
     X, y = scorer.matrix(valid), valid[scorer.spec.target].to_numpy()

@@ -25,7 +25,12 @@ except ImportError as e:  # the README installs it through the `cpu` or `gpu` ex
     raise ImportError("XGBoost is missing: pip install 'credit_risk_nb[cpu]' (or [gpu] for the CUDA build)") from e
 
 # %% ../nbs/03_models.ipynb #b6c642fe
-def split(frame:pd.DataFrame, target:str, seed:int=42, valid:float=0.2, test:float=0.2) -> dict:
+def split(frame:pd.DataFrame,  # Validated data set
+          target:str,  # Target column to stratify on
+          seed:int=42,  # Seed of the shuffles
+          valid:float=0.2,  # Share of all rows for validation
+          test:float=0.2,  # Share of all rows for the test
+         ) -> dict:
     "Seeded, stratified train/valid/test split of `frame` on `target`."
     rest, test_part = train_test_split(frame, test_size=test, stratify=frame[target], random_state=seed)
     train, valid_part = train_test_split(rest, test_size=valid/(1-test), stratify=rest[target], random_state=seed)
@@ -67,10 +72,21 @@ def fit_signed_logistic(D:np.ndarray,  # Design matrix (`Encoder.design`)
 class LogisticModel:
     "Logistic regression over `Encoder.design`, coefficients signed as the spec's directions; state is JSON."
     kind = 'logreg'
-    def __init__(self, encoder:Encoder, coef, intercept:float, C:float=1.0):
+    def __init__(self,
+                 encoder:Encoder,  # The fitted encoder (its `design`)
+                 coef,  # One coefficient per design column
+                 intercept:float,  # Log-odds at the training means
+                 C:float=1.0,  # Inverse L2 strength it was fitted with
+                ):
         self.encoder, self.coef, self.intercept, self.C = encoder, np.asarray(coef, 'float64'), float(intercept), C
     @classmethod
-    def fit(cls, encoder:Encoder, X, y, C:float=1.0, **kwargs):
+    def fit(cls,
+            encoder:Encoder,  # The fitted encoder
+            X,  # Its matrix of the training rows
+            y,  # 0/1 outcomes
+            C:float=1.0,  # Inverse L2 strength, as in scikit-learn
+            **kwargs,  # Ignored (validation data, seed): the signature of `XGBModel.fit`
+           ):
         "Fit on the encoder's matrix `X` and 0/1 target `y` (extra arguments are ignored: no early stopping)."
         directions = dict(zip(encoder.columns, monotone_constraints(encoder)))
         signs = [directions[c] for c in encoder.design_sources]
@@ -93,7 +109,17 @@ class XGBModel:
     kind = 'xgboost'
     def __init__(self, booster, params:dict|None=None): self.booster, self.params = booster, params or {}
     @classmethod
-    def fit(cls, encoder:Encoder, X, y, X_valid=None, y_valid=None, seed:int=42, nthread:int=0, monotone:bool=True, **params):
+    def fit(cls,
+            encoder:Encoder,  # The fitted encoder
+            X,  # Its matrix of the training rows
+            y,  # 0/1 outcomes
+            X_valid=None,  # Validation matrix for early stopping (None: no early stopping)
+            y_valid=None,  # Validation outcomes
+            seed:int=42,  # XGBoost's seed
+            nthread:int=0,  # Training threads (0: all)
+            monotone:bool=True,  # Apply the spec's `monotone_constraints`?
+            **params,  # Override `xgb_defaults`
+           ):
         "Train with early stopping on (`X_valid`, `y_valid`); `params` override `xgb_defaults`."
         p = {**xgb_defaults, **params}
         rounds, stop = int(p.pop('n_estimators')), int(p.pop('early_stopping_rounds'))
@@ -120,7 +146,12 @@ class XGBModel:
     def load(cls, path:Path, encoder:Encoder=None): return cls(xgb.Booster(model_file=str(path)))
 
 # %% ../nbs/03_models.ipynb #422f0f1d
-def monotone_violations(model, encoder:Encoder, applicants:pd.DataFrame, field:str, n_grid:int=25) -> int:
+def monotone_violations(model,  # A fitted model (`margin`)
+                        encoder:Encoder,  # Its encoder
+                        applicants:pd.DataFrame,  # Applicants to sweep (raw rows)
+                        field:str,  # A field with a declared direction
+                        n_grid:int=25,  # Values tried over the observed range
+                       ) -> int:
     "Applicants whose log-odds move against the spec's direction of `field` as it sweeps its observed range."
     direction = encoder.spec[field].monotone
     grid = np.unique(np.quantile(applicants[field].dropna(), np.linspace(0, 1, n_grid)))
@@ -128,7 +159,8 @@ def monotone_violations(model, encoder:Encoder, applicants:pd.DataFrame, field:s
     return int(np.sum(np.any(np.diff(margins, axis=1)*direction < -1e-6, axis=1)))
 
 # %% ../nbs/03_models.ipynb #20417d3c
-def elderly_age_check(model, encoder:Encoder,
+def elderly_age_check(model,  # A fitted model (`margin`)
+                      encoder:Encoder,  # Its encoder
                       applicants:pd.DataFrame,  # Applicants to sweep (a few hundred are plenty)
                       field:str,  # The age field
                       elderly:float=62,  # First elderly age
@@ -146,21 +178,37 @@ def elderly_age_check(model, encoder:Encoder,
 # %% ../nbs/03_models.ipynb #64407ea0
 class Calibrator:
     "Margin (log-odds) -> calibrated PD, by Platt scaling or isotonic regression; state is JSON."
-    def __init__(self, method:str='identity', a:float=1.0, b:float=0.0, x=None, y=None, brier:dict|None=None):
+    def __init__(self,
+                 method:str='identity',  # 'platt', 'isotonic' or 'identity'
+                 a:float=1.0,  # Platt: slope on the margin
+                 b:float=0.0,  # Platt: intercept
+                 x=None,  # Isotonic: margin thresholds
+                 y=None,  # Isotonic: PD at each threshold
+                 brier:dict|None=None,  # Cross-validated Brier score of each method tried
+                ):
         self.method, self.a, self.b, self.x, self.y, self.brier = method, a, b, x, y, brier or {}
     def __call__(self, margin) -> np.ndarray:
         m = np.asarray(margin, 'float64')
         if self.method == 'isotonic': return np.interp(m, self.x, self.y)
         return 1/(1 + np.exp(-(self.a*m + self.b)))
     @staticmethod
-    def _fit(method, m, y):
+    def _fit(method,  # 'platt' or 'isotonic'
+             m,  # Margins
+             y,  # 0/1 outcomes
+            ):
         if method == 'platt':
             lr = LogisticRegression(C=1e6, max_iter=1000).fit(m[:, None], y)
             return Calibrator('platt', float(lr.coef_[0, 0]), float(lr.intercept_[0]))
         iso = IsotonicRegression(out_of_bounds='clip', y_min=1e-4, y_max=1-1e-4).fit(m, y)
         return Calibrator('isotonic', x=iso.X_thresholds_.tolist(), y=iso.y_thresholds_.tolist())
     @classmethod
-    def fit(cls, margin, y, methods=('platt', 'isotonic'), seed:int=42, tolerance:float=0.01):
+    def fit(cls,
+            margin,  # Model margins (log-odds) of the validation split
+            y,  # Its 0/1 outcomes
+            methods=('platt', 'isotonic'),  # Methods to try
+            seed:int=42,  # Seed of the cross-validation folds
+            tolerance:float=0.01,  # Share of Platt's Brier another method must beat it by
+           ):
         "Fit `methods` on (`margin`, `y`); keep Platt unless another beats its cross-validated Brier by `tolerance`."
         m, y = np.asarray(margin, 'float64'), np.asarray(y)
         folds = StratifiedKFold(5, shuffle=True, random_state=seed).split(m, y)
@@ -178,7 +226,16 @@ class Calibrator:
 # %% ../nbs/03_models.ipynb #46817a21
 model_types = {'xgboost': XGBModel, 'logreg': LogisticModel}
 
-def fit_model(kind:str, encoder:Encoder, X, y, X_valid, y_valid, seed:int=42, **params):
+# %% ../nbs/03_models.ipynb #1ecb1f5e
+def fit_model(kind:str,  # 'xgboost' or 'logreg'
+              encoder:Encoder,  # The fitted encoder
+              X,  # Its matrix of the training rows
+              y,  # 0/1 outcomes
+              X_valid,  # Validation matrix (XGBoost's early stopping)
+              y_valid,  # Validation outcomes
+              seed:int=42,  # Seed of the model
+              **params,  # Model parameters (logistic: `C` only)
+             ):
     "Fit the model named `kind` ('xgboost' or 'logreg') on the encoder's matrices."
     if kind not in model_types: raise ValueError(f"model must be one of {list(model_types)}, not {kind!r}")
     if kind == 'logreg': return LogisticModel.fit(encoder, X, y, C=params.get('C', 1.0))

@@ -18,7 +18,12 @@ __all__ = ['scaling_defaults', 'pd_to_points', 'Provenance', 'Scorer', 'reason_r
 # %% ../nbs/06_scoring.ipynb #172e8549
 scaling_defaults = dict(base_score=600.0, base_odds=50.0, pdo=20.0)
 
-def pd_to_points(pd_, base_score:float=600.0, base_odds:float=50.0, pdo:float=20.0) -> np.ndarray:
+# %% ../nbs/06_scoring.ipynb #2bed8f41
+def pd_to_points(pd_,  # PDs
+                 base_score:float=600.0,  # Points at the base odds
+                 base_odds:float=50.0,  # Good:bad odds that score `base_score`
+                 pdo:float=20.0,  # Points to double the odds
+                ) -> np.ndarray:
     "Scorecard points of PDs `pd_`: `base_score` at good:bad odds `base_odds`, `pdo` points to double the odds."
     p = np.clip(np.asarray(pd_, 'float64'), 1e-9, 1 - 1e-9)
     factor = pdo/math.log(2)
@@ -53,12 +58,12 @@ class Provenance:
 @dataclass
 class Scorer:
     "The fitted bundle: encoder, model, calibrator, cost cutoff, scorecard scaling -> PD, decision, points, reasons."
-    encoder: Encoder
-    model: XGBModel|LogisticModel
-    calibrator: Calibrator
-    cutoff: float
-    scaling: dict = field(default_factory=lambda: dict(scaling_defaults))
-    provenance: Provenance = field(default_factory=Provenance)
+    encoder: Encoder  # Raw fields -> matrix, fitted on the training split
+    model: XGBModel|LogisticModel  # Matrix -> log-odds of default
+    calibrator: Calibrator  # Log-odds -> PD, fitted on the validation split
+    cutoff: float  # Decline at or above this PD
+    scaling: dict = field(default_factory=lambda: dict(scaling_defaults))  # Scorecard points (`pd_to_points` arguments)
+    provenance: Provenance = field(default_factory=Provenance)  # Where the bundle comes from
     reference: dict|None = None  # Drift reference bins of every input and of the PD (`drift.reference_bins`)
     reason_rules: dict|None = None  # When a field's value counts against an applicant (`reason_rules`)
 
@@ -67,14 +72,22 @@ class Scorer:
     def matrix(self, rows) -> np.ndarray: return self.encoder.matrix(rows)
     def margin(self, X) -> np.ndarray: return self.model.margin(X)
     def pd(self, X) -> np.ndarray: return self.calibrator(self.margin(X))
-    def score_matrix(self, X, reasons:int=0, nthread:int|None=None) -> dict:
+    def score_matrix(self,
+                     X,  # Encoded applicants (`matrix`)
+                     reasons:int=0,  # Reasons per applicant (0: none)
+                     nthread:int|None=None,  # Threads (None: the model's default)
+                    ) -> dict:
         "PD, decision and points (and the top `reasons`) for an encoded matrix `X`, on `nthread` threads (None: the model's)."
         with self.model.threads(nthread):
             pd_ = self.pd(X)
             out = dict(pd=pd_, decision=np.where(pd_ >= self.cutoff, 'decline', 'approve'), points=pd_to_points(pd_, **self.scaling))
             if reasons: out['reasons'] = self.reasons(X, reasons)
         return out
-    def score(self, rows, reasons:int=0, nthread:int|None=None) -> dict:
+    def score(self,
+              rows,  # Raw applicants: DataFrame or list of dicts
+              reasons:int=0,  # Reasons per applicant (0: none)
+              nthread:int|None=None,  # Threads (None: the model's default)
+             ) -> dict:
         "Score raw applicants (DataFrame or list of dicts)."
         return self.score_matrix(self.matrix(rows), reasons, nthread)
 
@@ -100,6 +113,7 @@ def _field_matrix(enc:Encoder) -> np.ndarray:
         enc._field_matrix = np.array([[w[col].get(f, 0.0) for f in enc.inputs] for col in enc.columns])
     return enc._field_matrix
 
+# %% ../nbs/06_scoring.ipynb #3969a892
 @patch
 def contributions(self:Scorer, X) -> tuple[pd.DataFrame, np.ndarray]:
     "`field_contributions` as a DataFrame with one column per raw input field, and the base value."
@@ -111,6 +125,7 @@ def _sides(x, median) -> np.ndarray:
     "Side of each value: 0 low, 1 high, 2 missing, 3 at the median (no side)."
     return np.where(np.isnan(x), 2, np.where(x > median, 1, np.where(x < median, 0, 3)))
 
+# %% ../nbs/06_scoring.ipynb #de952798
 def reason_rules(scorer:Scorer,  # The fitted bundle
                  train:pd.DataFrame,  # Its training rows (with the target)
                  reference,  # Low-risk applicants (raw rows): approved, low PD
@@ -167,6 +182,7 @@ def reasons(self:Scorer, X, n:int=4) -> list:
 # %% ../nbs/06_scoring.ipynb #69022ab5
 _model_files = {'xgboost': 'model.ubj', 'logreg': 'logreg.json'}
 
+# %% ../nbs/06_scoring.ipynb #0ac30fc4
 @patch
 def save(self:Scorer, path) -> Path:
     "Write the bundle to folder `path`."
@@ -179,6 +195,7 @@ def save(self:Scorer, path) -> Path:
     (path/'bundle.json').write_text(json.dumps(state, indent=1, default=float))
     return path
 
+# %% ../nbs/06_scoring.ipynb #b56d6a6e
 @patch(cls_method=True)
 def load(cls:Scorer, path) -> Scorer:
     "Read a bundle folder written by `Scorer.save` (format 1 kept provenance and reference in one `metadata` dict)."

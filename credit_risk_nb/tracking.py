@@ -26,6 +26,7 @@ def use_tracking(tracking_uri:str|None=None) -> str:
     mlflow.set_registry_uri(uri)
     return uri
 
+# %% ../nbs/09_tracking.ipynb #6519dd0a
 def use_store(tracking_uri:str|None=None, experiment:str='credit_risk_nb') -> str:
     "`use_tracking`, then make `experiment` the active one (created with its artifacts in the project store); returns its id."
     uri = use_tracking(tracking_uri)
@@ -42,9 +43,14 @@ def use_store(tracking_uri:str|None=None, experiment:str='credit_risk_nb') -> st
 class ScorerModel(mlflow.pyfunc.PythonModel):
     "MLflow pyfunc over the scoring bundle: raw applicant rows -> probability of default."
     def load_context(self, context): self.scorer = Scorer.load(context.artifacts['bundle'])
-    def predict(self, context, model_input:pd.DataFrame, params=None) -> np.ndarray:
+    def predict(self,
+                context,  # MLflow's context (unused: the bundle is loaded in `load_context`)
+                model_input:pd.DataFrame,  # Raw applicant rows
+                params=None,  # MLflow's inference parameters (unused)
+               ) -> np.ndarray:
         return self.scorer.score(pd.DataFrame(model_input))['pd']
 
+# %% ../nbs/09_tracking.ipynb #1de1f191
 def signature(scorer:Scorer) -> ModelSignature:
     "Input schema from the spec (model inputs only), output: the PD."
     spec = scorer.spec
@@ -54,6 +60,7 @@ def signature(scorer:Scorer) -> ModelSignature:
             for c in scorer.encoder.inputs]
     return ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec('double', 'pd')]))
 
+# %% ../nbs/09_tracking.ipynb #a7e4c76e
 def raw_rows(frame:pd.DataFrame, columns:list) -> pd.DataFrame:
     "Raw applicant rows as an API caller sends them: codes as strings, numbers as floats, missing as None."
     out = frame[columns].copy()
@@ -78,7 +85,10 @@ from credit_risk_nb.tracking import ScorerModel
 set_model(ScorerModel())
 '''
 
-def log_scorer(scorer:Scorer, example:pd.DataFrame, name:str='model'):
+def log_scorer(scorer:Scorer,  # The bundle to log
+               example:pd.DataFrame,  # Applicants (the first three are the input example)
+               name:str='model',  # Name of the model in the run
+              ):
     "Log `scorer` as a pyfunc model of the active run (bundle as artifacts, signature, input example)."
     with tempfile.TemporaryDirectory() as d:
         bundle = scorer.save(Path(d)/'bundle')
@@ -120,18 +130,27 @@ def load_scorer(model_uri:str, tracking_uri:str|None=None) -> Scorer:
     return scorer
 
 # %% ../nbs/09_tracking.ipynb #18aaaf7a
-def _now() -> str: return dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
-
-def _append_history(client, name, version, event:dict):
-    mv = client.get_model_version(name, version)
-    history = json.loads(mv.tags.get('alias_history', '[]')) + [event]
-    client.set_model_version_tag(name, version, 'alias_history', json.dumps(history))
-
 def alias_history(name:str, version) -> list:
     "The recorded alias moves of model version `version` of `name`."
     return json.loads(MlflowClient().get_model_version(name, str(version)).tags.get('alias_history', '[]'))
 
-def move_alias(name:str, alias:str, version, reason:str='') -> str|None:
+# %% ../nbs/09_tracking.ipynb #c4963292
+def _now() -> str: return dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
+
+def _append_history(client,  # An `MlflowClient`
+                    name,  # Registered model name
+                    version,  # Its version
+                    event:dict,  # The move to append to the version's `alias_history` tag
+                   ):
+    mv = client.get_model_version(name, version)
+    history = json.loads(mv.tags.get('alias_history', '[]')) + [event]
+    client.set_model_version_tag(name, version, 'alias_history', json.dumps(history))
+
+def move_alias(name:str,  # Registered model name
+               alias:str,  # e.g. 'champion'
+               version,  # Version to point it at
+               reason:str='',  # Why, for the record
+              ) -> str|None:
     "Point `alias` of `name` at `version`, recording the move on both versions; returns the previous holder."
     client = MlflowClient()
     try: previous = client.get_model_version_by_alias(name, alias).version
@@ -152,7 +171,11 @@ def champion_metric(name:str, metric:str='valid_roc_auc') -> float|None:
     except mlflow.exceptions.MlflowException: return None
     return client.get_run(mv.run_id).data.metrics.get(metric)
 
-def register(run_id:str, name:str, metric:str='valid_roc_auc') -> dict:
+# %% ../nbs/09_tracking.ipynb #d8cd5e77
+def register(run_id:str,  # MLflow run that logged the model
+             name:str,  # Registered model name
+             metric:str='valid_roc_auc',  # Logged metric that decides the champion (higher is better)
+            ) -> dict:
     "Register the model of `run_id` as a new version of `name`: `challenger`, and `champion` if it beats the champion."
     client = MlflowClient()
     mv = mlflow.register_model(f"runs:/{run_id}/model", name)
