@@ -22,7 +22,7 @@ setuptools.setup(
                  'License :: ' + lic[1]] +
                 ['Programming Language :: Python :: ' + o for o in py_versions[py_versions.index(min_python):]],
     url=cfg['git_url'], packages=setuptools.find_packages(include=['credit_risk_nb', 'credit_risk_nb.*']),
-    include_package_data=True, package_data={'credit_risk_nb': ['data/*', 'pipelines/*.ipynb']},
+    include_package_data=True, package_data={'credit_risk_nb': ['data/*', 'specs/*.yaml', 'pipelines/*.ipynb']},
     install_requires=reqs('requirements'),
     # xgboost is an extra so CPU-only machines can take the 6 MB `xgboost-cpu` wheel instead of the CUDA build.
     extras_require={'cpu': reqs('cpu_requirements'), 'gpu': reqs('gpu_requirements'), 'dev': reqs('dev_requirements')},

@@ -108,9 +108,12 @@ def main(duration:int=10, workers:int=1, docs:str|None=None):
         results = {(name, c): wrk(url, body, c, duration, work) for c in (1, 32) for name, (url, body) in targets.items()}
     finally:
         for p in procs: stop(p)
-    lines = [f"| endpoint | concurrency | req/s | p50 ms | p99 ms | non-2xx |", "|---|---:|---:|---:|---:|---:|"]
-    for (name, c), r in results.items():
-        lines.append(f"| {name} | {c} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['non2xx']} |")
+    import pandas as pd
+    from credit_risk_nb.reports import md_table
+    table = pd.DataFrame([dict(endpoint=name, concurrency=c, **{'req/s': round(r['rps']), 'p50 ms': round(r['p50'], 2),
+                                                               'p99 ms': round(r['p99'], 2), 'non-2xx': r['non2xx']})
+                          for (name, c), r in results.items()])
+    lines = [md_table(table)]
     mlf32 = results[('mlflow models serve /invocations', 32)]['rps']
     live_p50 = results[('API /health/live', 1)]['p50']
     plain, full, logged = 'API /predict?reasons=false', 'API /predict', 'API /predict, decision log on (SQLite)'

@@ -5,16 +5,16 @@
 # %% ../nbs/01_datasets.ipynb #d0d2b5e4
 from __future__ import annotations
 import hashlib, io, json, math
-from dataclasses import dataclass, field, asdict, fields
+from dataclasses import dataclass, field, asdict, fields, MISSING
 from pathlib import Path
 from typing import Any
 import numpy as np, pandas as pd, yaml
 from .config import package_dir
 
 # %% auto #0
-__all__ = ['german_credit', 'credit_risk', 'hmeq', 'specs', 'na_values', 'Feature', 'Derived', 'DatasetSpec', 'get_spec',
-           'DataError', 'QualityIssue', 'QualityReport', 'read_text', 'validate', 'check_target', 'data_path',
-           'data_hash', 'load_dataset']
+__all__ = ['german_credit', 'credit_risk', 'hmeq', 'specs', 'na_values', 'Feature', 'Derived', 'DatasetSpec', 'builtin_spec',
+           'get_spec', 'DataError', 'QualityIssue', 'QualityReport', 'read_text', 'validate', 'check_target',
+           'data_path', 'data_hash', 'load_dataset']
 
 # %% ../nbs/01_datasets.ipynb #f4d5a487
 @dataclass
@@ -70,6 +70,17 @@ class Derived:
     @property
     def inputs(self) -> list[str]: return [self.numerator, self.denominator]
 
+# %% ../nbs/01_datasets.ipynb #6fe45f97
+def _compact(obj) -> dict:
+    "The fields of dataclass `obj` whose values differ from their defaults (a `Feature`'s derived example included)."
+    out = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        default = f.default if f.default is not MISSING else f.default_factory() if f.default_factory is not MISSING else MISSING
+        if f.name == 'example' and isinstance(obj, Feature) and value == (next(iter(obj.labels)) if obj.labels else obj.min): continue
+        if value != default: out[f.name] = value
+    return out
+
 # %% ../nbs/01_datasets.ipynb #f3c5a8c5
 @dataclass
 class DatasetSpec:
@@ -108,7 +119,10 @@ class DatasetSpec:
     @property
     def protected(self) -> list[Feature]: return [f for f in self.features if f.protected]
     def to_dict(self) -> dict: return json.loads(json.dumps(asdict(self), default=str))
-    def to_yaml(self) -> str: return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+    def to_yaml(self) -> str:
+        "The spec as YAML, each field with only what differs from the defaults."
+        d = {**_compact(self), 'features': [_compact(f) for f in self.features], 'derived': [_compact(d) for d in self.derived]}
+        return yaml.safe_dump(json.loads(json.dumps(d, default=str)), sort_keys=False, allow_unicode=True, width=120)
     @classmethod
     def from_dict(cls, d:dict): return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
     @classmethod
@@ -119,155 +133,15 @@ class DatasetSpec:
         if not isinstance(d, dict): raise ValueError(f"{path}: a spec file holds a mapping of spec fields")
         return cls.from_dict(d)
 
-# %% ../nbs/01_datasets.ipynb #b66f4d3a
-_german_fields = [
-    dict(name='checking_status', kind='categorical', description='Status of existing checking account', monotone=0,
-         labels={'A11': 'checking account < 0 DM', 'A12': 'checking account 0 to 200 DM',
-                 'A13': 'checking account >= 200 DM or salary assigned', 'A14': 'no checking account'},
-         reason='Status of the checking account'),
-    dict(name='duration', description='Duration of the credit in months', min=1, max=120, monotone=1,
-         reason='Loan term is long'),
-    dict(name='credit_history', kind='categorical', description='Credit history',
-         labels={'A30': 'no credits taken / all paid back duly', 'A31': 'all credits at this bank paid back duly',
-                 'A32': 'existing credits paid back duly till now', 'A33': 'delay in paying off in the past',
-                 'A34': 'critical account / other credits existing'},
-         reason='Credit history'),
-    dict(name='purpose', kind='categorical', description='Purpose of the credit',
-         labels={'A40': 'car (new)', 'A41': 'car (used)', 'A42': 'furniture/equipment', 'A43': 'radio/television',
-                 'A44': 'domestic appliances', 'A45': 'repairs', 'A46': 'education', 'A47': 'vacation',
-                 'A48': 'retraining', 'A49': 'business', 'A410': 'others'},
-         reason='Purpose of the loan'),
-    dict(name='credit_amount', description='Credit amount (DM)', min=1, max=1_000_000, monotone=0,
-         reason={'high': 'Loan amount is high'}),
-    dict(name='savings', kind='categorical', description='Savings account / bonds',
-         labels={'A61': 'savings < 100 DM', 'A62': 'savings 100 to 500 DM', 'A63': 'savings 500 to 1000 DM',
-                 'A64': 'savings >= 1000 DM', 'A65': 'unknown / no savings account'},
-         reason='Savings'),
-    dict(name='employment_since', kind='categorical', description='Present employment since',
-         labels={'A71': 'unemployed', 'A72': 'employed < 1 year', 'A73': 'employed 1 to 4 years',
-                 'A74': 'employed 4 to 7 years', 'A75': 'employed >= 7 years'},
-         reason='Present employment'),
-    dict(name='installment_rate', description='Instalment rate in % of disposable income (1-4)', min=1, max=4,
-         monotone=1, reason='Instalments take a large share of disposable income'),
-    dict(name='personal_status_sex', kind='categorical', description='Personal status and sex', protected=True,
-         model=False, missing=True,
-         labels={'A91': 'male: divorced/separated', 'A92': 'female: divorced/separated/married',
-                 'A93': 'male: single', 'A94': 'male: married/widowed', 'A95': 'female: single'},
-         groups={'A91': 'male', 'A92': 'female', 'A93': 'male', 'A94': 'male', 'A95': 'female'}),
-    dict(name='other_debtors', kind='categorical', description='Other debtors / guarantors',
-         labels={'A101': 'none', 'A102': 'co-applicant', 'A103': 'guarantor'},
-         reason={'A101': 'No guarantor or co-applicant'}),
-    dict(name='residence_since', description='Present residence since (years, 1-4)', min=1, max=4,
-         reason={'low': 'Time at present residence is short', 'high': 'Time at present residence is long'}),
-    dict(name='property', kind='categorical', description='Most valuable property',
-         labels={'A121': 'real estate', 'A122': 'building society savings / life insurance',
-                 'A123': 'car or other', 'A124': 'unknown / no property'},
-         reason='Most valuable property'),
-    dict(name='age', description='Age in years', min=18, max=100, protected=True, groups=[18, 25, 35, 50, 65, 101],
-         monotone=-1, elderly=62),
-    dict(name='other_installment_plans', kind='categorical', description='Other instalment plans',
-         labels={'A141': 'bank', 'A142': 'stores', 'A143': 'none'},
-         reason={'A141': 'Other instalment plans with a bank are running', 'A142': 'Other instalment plans with stores are running'}),
-    dict(name='housing', kind='categorical', description='Housing',
-         labels={'A151': 'rent', 'A152': 'own', 'A153': 'for free'}, reason='Housing'),
-    dict(name='existing_credits', description='Number of existing credits at this bank', min=1, max=10,
-         reason={'high': 'Many existing credits at this bank'}),
-    dict(name='job', kind='categorical', description='Job',
-         labels={'A171': 'unemployed / unskilled, non-resident', 'A172': 'unskilled, resident',
-                 'A173': 'skilled employee / official', 'A174': 'management / self-employed / highly qualified'},
-         reason='Job'),
-    dict(name='people_liable', description='Number of people being liable to provide maintenance for', min=1, max=10,
-         reason={'high': 'Number of dependants is high'}),
-    dict(name='telephone', kind='categorical', description='Telephone',
-         labels={'A191': 'none', 'A192': 'yes, registered under the customer name'},
-         reason={'A191': 'No telephone registered'}),
-    dict(name='foreign_worker', kind='categorical', description='Foreign worker', protected=True, model=False,
-         missing=True, labels={'A201': 'yes', 'A202': 'no'}, groups={'A201': 'foreign worker', 'A202': 'not foreign worker'}),
-]
+# %% ../nbs/01_datasets.ipynb #6fd79c23
+def builtin_spec(name:str) -> DatasetSpec:
+    "A built-in spec, from its YAML file in the package (`credit_risk_nb/specs/`): the same format as a user's own."
+    return DatasetSpec.from_yaml(package_dir()/'specs'/f'{name}.yaml')
 
-german_credit = DatasetSpec(
-    name='german_credit', target='credit_risk', default_value=2, good_value=1, features=_german_fields,
-    derived=[dict(name='monthly_amount', numerator='credit_amount', denominator='duration',
-                  description='Credit amount per month of term'),
-             dict(name='amount_per_age', numerator='credit_amount', denominator='age',
-                  description='Credit amount relative to age')],
-    description='UCI Statlog German Credit: 1,000 applicants, 20 attributes, 30% bad.',
-    source='Hofmann, H. (1994). Statlog (German Credit Data). UCI Machine Learning Repository, '
-           'https://doi.org/10.24432/C5NC77. CC BY 4.0.',
-    read=dict(sep=' ', header=None, names=[f['name'] for f in _german_fields] + ['credit_risk']),
-    cost_fn=5, cost_fp=1, path='german.data')
+german_credit = builtin_spec('german_credit')
 
-# %% ../nbs/01_datasets.ipynb #44465505
-credit_risk = DatasetSpec(
-    name='credit_risk', target='loan_status', default_value=1, good_value=0,
-    description='Kaggle "Credit Risk Dataset" (laotse): 32,581 loans, 21.8% defaults.',
-    source='Kaggle, laotse/credit-risk-dataset. Read from a path; not shipped.',
-    features=[
-        dict(name='person_age', description='Age in years', min=18, max=100, protected=True,
-             groups=[18, 25, 35, 50, 65, 101], monotone=-1, elderly=62),
-        dict(name='person_income', description='Annual income', min=1, max=10_000_000,
-             reason={'low': 'Income is low'}),
-        dict(name='person_home_ownership', kind='categorical', description='Home ownership',
-             labels={'RENT': 'rents', 'OWN': 'owns', 'MORTGAGE': 'mortgage', 'OTHER': 'other'},
-             reason='Home ownership'),
-        dict(name='person_emp_length', description='Employment length in years', min=0, max=60, missing=True,
-             monotone=-1, reason='Employment history is short'),
-        dict(name='loan_intent', kind='categorical', description='Purpose of the loan',
-             labels={'EDUCATION': 'education', 'MEDICAL': 'medical', 'VENTURE': 'venture', 'PERSONAL': 'personal',
-                     'DEBTCONSOLIDATION': 'debt consolidation', 'HOMEIMPROVEMENT': 'home improvement'},
-             reason='Purpose of the loan'),
-        dict(name='loan_grade', kind='categorical', description='Grade assigned by the lender',
-             labels={g: f'grade {g}' for g in 'ABCDEFG'}, reason='Grade of the loan'),
-        dict(name='loan_amnt', description='Loan amount', min=1, max=1_000_000, monotone=1,
-             reason='Loan amount is high'),
-        dict(name='loan_int_rate', description='Interest rate (%) set by the lender', min=0, max=100, missing=True,
-             monotone=1, reason='Interest rate is high'),
-        dict(name='loan_percent_income', description='Loan amount / income (rounded to 2 decimals)', min=0, max=10,
-             reason={'high': 'Loan amount is high relative to income'}),
-        dict(name='cb_person_default_on_file', kind='categorical', description='Default on file at the bureau',
-             labels={'N': 'no default on file', 'Y': 'default on file'}, reason={'Y': 'A previous default is on file'}),
-        dict(name='cb_person_cred_hist_length', description='Credit history length in years', min=0, max=80,
-             monotone=-1, reason='Credit history is short'),
-    ],
-    derived=[dict(name='loan_to_income', numerator='loan_amnt', denominator='person_income',
-                  description='Loan amount / income, unrounded (the file rounds it to 2 decimals)', monotone=0),
-             dict(name='income_per_year_employed', numerator='person_income', denominator='person_emp_length',
-                  description='Income per year of employment')])
-
-# %% ../nbs/01_datasets.ipynb #90c18f45
-hmeq = DatasetSpec(
-    name='hmeq', target='BAD', default_value=1, good_value=0,
-    description='HMEQ home-equity loans: 5,960 loans, 20% defaults.',
-    source='Baesens, Roesch & Scheule, Credit Risk Analytics (Wiley, 2016). Read from a path; not shipped.',
-    features=[
-        dict(name='LOAN', description='Amount of the loan request', min=1, max=1_000_000, reason={'high': 'Loan amount is high', 'low': 'Loan amount is low'}),
-        dict(name='MORTDUE', description='Amount due on the existing mortgage', min=0, max=10_000_000, missing=True,
-             reason={'high': 'Amount due on the existing mortgage is high', 'missing': 'Amount due on the existing mortgage is unknown'}),
-        dict(name='VALUE', description='Value of the current property', min=0, max=10_000_000, missing=True,
-             reason={'low': 'Property value is low', 'missing': 'Property value is unknown'}),
-        dict(name='REASON', kind='categorical', description='Reason for the loan', missing=True,
-             labels={'DebtCon': 'debt consolidation', 'HomeImp': 'home improvement'}, reason='Reason for the loan'),
-        dict(name='JOB', kind='categorical', description='Occupational category', missing=True,
-             labels={'Mgr': 'manager', 'Office': 'office', 'Other': 'other', 'ProfExe': 'professional/executive',
-                     'Sales': 'sales', 'Self': 'self-employed'}, reason={**{c: f'Occupation: {l}' for c, l in {'Mgr': 'manager', 'Office': 'office', 'Other': 'other', 'ProfExe': 'professional/executive', 'Sales': 'sales', 'Self': 'self-employed'}.items()}, 'missing': 'Occupation is unknown'}),
-        dict(name='YOJ', description='Years at present job', min=0, max=80, missing=True, monotone=-1,
-             reason={'low': 'Time at present job is short', 'missing': 'Time at present job is unknown'}),
-        dict(name='DEROG', description='Number of major derogatory reports', min=0, max=100, missing=True,
-             monotone=1, reason={'high': 'Derogatory reports on file', 'missing': 'Derogatory reports unknown'}),
-        dict(name='DELINQ', description='Number of delinquent credit lines', min=0, max=100, missing=True,
-             monotone=1, reason={'high': 'Delinquent credit lines on file', 'missing': 'Delinquent credit lines unknown'}),
-        dict(name='CLAGE', description='Age of the oldest credit line in months', min=0, max=1500, missing=True,
-             monotone=-1, reason={'low': 'Oldest credit line is recent', 'missing': 'Age of the oldest credit line is unknown'}),
-        dict(name='NINQ', description='Number of recent credit inquiries', min=0, max=100, missing=True, monotone=1,
-             reason={'high': 'Many recent credit inquiries', 'missing': 'Recent credit inquiries unknown'}),
-        dict(name='CLNO', description='Number of credit lines', min=0, max=200, missing=True,
-             reason={'high': 'Many credit lines', 'low': 'Few credit lines', 'missing': 'Number of credit lines is unknown'}),
-        dict(name='DEBTINC', description='Debt-to-income ratio (%)', min=0, max=1000, missing=True, monotone=1,
-             reason={'high': 'Debt is high relative to income', 'missing': 'Debt-to-income ratio is unknown'}),
-    ],
-    derived=[dict(name='loan_to_value', numerator='LOAN', denominator='VALUE', description='Loan amount / property value'),
-             dict(name='mortgage_to_value', numerator='MORTDUE', denominator='VALUE',
-                  description='Mortgage due / property value')])
+# %% ../nbs/01_datasets.ipynb #8af08696
+credit_risk, hmeq = builtin_spec('credit_risk'), builtin_spec('hmeq')
 
 # %% ../nbs/01_datasets.ipynb #8991865a
 specs = {s.name: s for s in (german_credit, credit_risk, hmeq)}

@@ -4,30 +4,15 @@
 
 # %% ../nbs/10_model_card.ipynb #293117ba
 from __future__ import annotations
-import html, math
-from datetime import datetime, timezone
 import numpy as np, pandas as pd
+from . import config
 from .datasets import QualityReport
+from .reports import fmt_cell, md_table, markdown_to_html, html_page
 from .scoring import Scorer, pd_to_points
 from .models import monotone_constraints
 
 # %% auto #0
-__all__ = ['intended_use_default', 'limitations_default', 'md_table', 'model_card', 'markdown_to_html', 'to_html']
-
-# %% ../nbs/10_model_card.ipynb #6417f67b
-def _cell(v, digits:int=4) -> str:
-    if isinstance(v, (bool, np.bool_)): return 'yes' if v else ''
-    if isinstance(v, (float, np.floating)): return '' if math.isnan(v) else str(int(v)) if v.is_integer() else f'{v:.{digits}g}' if abs(v) >= 1e4 else f'{round(float(v), digits)}'
-    return str(v).replace('|', '\\|').replace('\n', ' ')
-
-def md_table(frame:pd.DataFrame, # Table to render; the index is rendered when it is named or not a range
-             digits:int=4) -> str:
-    "A Markdown (GitHub pipe) table of `frame`."
-    if not isinstance(frame.index, pd.RangeIndex) or frame.index.name: frame = frame.reset_index()
-    head = '| ' + ' | '.join(map(str, frame.columns)) + ' |'
-    rule = '|' + '|'.join('---:' if pd.api.types.is_numeric_dtype(frame[c]) else '---' for c in frame.columns) + '|'
-    rows = ['| ' + ' | '.join(_cell(v, digits) for v in row) + ' |' for row in frame.itertuples(index=False)]
-    return '\n'.join([head, rule] + rows)
+__all__ = ['intended_use_default', 'limitations_default', 'model_card', 'to_html']
 
 # %% ../nbs/10_model_card.ipynb #c9229720
 intended_use_default = (
@@ -49,7 +34,7 @@ limitations_default = [
 ]
 
 def _fmt(v, digits=4):
-    return _cell(v, digits) if not isinstance(v, (list, tuple, dict)) else ', '.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+    return fmt_cell(v, digits) if not isinstance(v, (list, tuple, dict)) else ', '.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
 
 def _metrics_frame(metrics:dict) -> pd.DataFrame:
     "Metrics as a table: one column per model when `metrics` is {model: {metric: value}}."
@@ -78,10 +63,10 @@ def model_card(scorer:Scorer, # The fitted bundle the card describes
                created:str|None=None, # Date of the card (default: now, UTC)
               ) -> str:
     "The model card of `scorer` as Markdown."
-    spec, enc, meta = scorer.spec, scorer.encoder, scorer.metadata
+    spec, enc, prov = scorer.spec, scorer.encoder, scorer.provenance
     name = name or f'{spec.name}-{scorer.model.kind}'
-    created = created or datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
-    data_hash = (report.data_hash if report is not None else '') or meta.get('data_hash', '')
+    created = created or config.utc_now().strftime('%Y-%m-%d %H:%M UTC')
+    data_hash = (report.data_hash if report is not None else '') or prov.data_hash
     out = [f"# Model card: {name}" + (f" version {version}" if version is not None else ''), '',
            f"Created {created}" + (f" from MLflow run `{run_id}`" if run_id else '') + '.', '',
            '## Intended use', '', intended_use, '']
@@ -117,11 +102,11 @@ def model_card(scorer:Scorer, # The fitted bundle the card describes
         out += [f'Repeated stratified cross-validation ({n} folds): mean and standard deviation.', '', md_table(cv_frame), '']
     # cutoff
     record = next(iter(metrics.values())) if metrics and all(isinstance(v, dict) for v in metrics.values()) else metrics
-    cost_fn, cost_fp = meta.get('cost_fn', spec.cost_fn), meta.get('cost_fp', spec.cost_fp)
+    cost_fn, cost_fp = prov.cost_fn, prov.cost_fp
     out += ['## Cutoff and costs', '',
             f"- Decline when PD >= **{scorer.cutoff:.4f}** (below {float(pd_to_points(scorer.cutoff, **scorer.scaling)):.0f} points).",
-            f"- Chosen by {meta.get('cutoff_method', 'cost')} on the validation split: accepting a defaulter costs {cost_fn:g}, "
-            f"declining a good applicant costs {cost_fp:g}" + (f" (LGD {meta['lgd']:g}, margin {meta['margin']:g})" if 'lgd' in meta and 'margin' in meta else '') + '.']
+            f"- Chosen by {prov.cutoff_method} on the validation split: accepting a defaulter costs {cost_fn:g}, "
+            f"declining a good applicant costs {cost_fp:g}" + (f" (LGD {prov.lgd:g}, margin {prov.margin:g})" if prov.lgd is not None and prov.margin is not None else '') + '.']
     if record: out += [f"- At the cutoff on the test split: approval rate {record.get('approval_rate', float('nan')):.1%}, "
                        f"bad rate among approved {record.get('bad_rate_approved', float('nan')):.1%}, recall of defaulters "
                        f"{record.get('recall', float('nan')):.1%}, precision {record.get('precision', float('nan')):.1%}."]
@@ -144,24 +129,8 @@ def model_card(scorer:Scorer, # The fitted bundle the card describes
     return '\n'.join(out)
 
 # %% ../nbs/10_model_card.ipynb #44606571
-_css = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
-        "table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.2rem .5rem}"
-        "th{background:#f3f3f3}td{text-align:right}td:first-child,td:nth-child(2){text-align:left}code{background:#f6f6f6}")
-
-def markdown_to_html(text:str) -> str:
-    "Markdown -> HTML fragment, with tables (mistune, else the `markdown` package)."
-    try:
-        import mistune
-        return mistune.create_markdown(plugins=['table', 'strikethrough'])(text)
-    except ImportError: pass
-    try:
-        import markdown
-        return markdown.markdown(text, extensions=['tables'])
-    except ImportError: raise ImportError("to_html needs mistune or markdown: pip install mistune") from None
-
 def to_html(card:str, # Markdown from `model_card`
             title:str|None=None) -> str:
     "A self-contained HTML page of a model card."
     title = title or next((l[2:] for l in card.splitlines() if l.startswith('# ')), 'Model card')
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f'<style>{_css}</style></head>\n<body>\n{markdown_to_html(card)}</body></html>\n')
+    return html_page(title, markdown_to_html(card))

@@ -3,9 +3,10 @@ import json, os, subprocess, threading, time
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 import sqlalchemy as sa
-from credit_risk_nb.monitoring import (DecisionLog, DecisionLogError, DuplicateDecision, decision_rows, reference_bins,
-                                       drift_report, decisions_table, outcomes_table)
-from credit_risk_nb.pipeline import prepare, fit_scorer
+from credit_risk_nb.decisions import DecisionLog, DecisionLogError, DuplicateDecision, decision_rows, decisions_table, outcomes_table
+from credit_risk_nb.drift import drift_report
+from credit_risk_nb.fit import fit_bundle
+from credit_risk_nb.pipeline import prepare
 from credit_risk_nb.tracking import raw_rows
 
 @pytest.fixture(params=['sqlite', 'postgresql'])
@@ -24,8 +25,8 @@ def db_url(request, tmp_path):
 @pytest.fixture(scope='module')
 def german_scorer():
     data = prepare('german_credit', seed=0)
-    scorer, _ = fit_scorer('xgboost', data, seed=0, xgb_params=dict(n_estimators=100, nthread=1))
-    scorer.metadata.update(name='crnb_german_credit', version='3')
+    scorer = fit_bundle(data.spec, data.parts['train'], data.parts['valid'], 'xgboost', seed=0, params=dict(n_estimators=100, nthread=1))
+    scorer.provenance.name, scorer.provenance.version = 'crnb_german_credit', '3'
     return scorer, raw_rows(data.parts['test'], data.spec.columns).to_dict('records')
 
 def _rows(scorer, applicants, request_id, batch=False, **kw):
@@ -106,8 +107,8 @@ KAGGLE_TOUCHED = {'person_income', 'loan_to_income', 'income_per_year_employed',
 def test_income_drift(shared_data, crnb_home, tmp_path):
     "Incomes x 1.5 in a copy of the Kaggle test split: PSI > 0.25 on income, < 0.10 on every untouched feature; `crnb_drift` agrees."
     data = prepare('credit_risk', shared_data/'credit_risk_dataset.csv')
-    scorer, _ = fit_scorer('xgboost', data, xgb_params=dict(n_estimators=300))
-    scorer.metadata.update(name='crnb_credit_risk', version='test', reference=reference_bins(scorer, data.parts['valid']))
+    scorer = fit_bundle(data.spec, data.parts['train'], data.parts['valid'], 'xgboost', params=dict(n_estimators=300))  # reference bins on the valid split
+    scorer.provenance.name, scorer.provenance.version = 'crnb_credit_risk', 'test'
     test = data.parts['test']
     assert (drift_report(scorer, test)['psi'] < 0.10).all()
     shifted = test.assign(person_income=test['person_income']*1.5)

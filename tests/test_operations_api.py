@@ -3,7 +3,7 @@ mid-load and restarted; a new champion promoted and reloaded while a bounded loa
 import os, signal, threading, time, uuid
 import httpx, pytest
 from test_api_server import Server, applicants, store, MODEL  # noqa: F401 (the `store` fixture)
-from credit_risk_nb.monitoring import DecisionLog
+from credit_risk_nb.decisions import DecisionLog
 
 
 def database_url(backend:str, tmp_path) -> str:
@@ -60,10 +60,11 @@ def test_reload_under_load(store, tmp_path):
     url = f"sqlite:///{tmp_path}/decisions.db"
     server = Server({**store['env'], 'CRNB_DATABASE_URL': url, 'CRNB_API_KEY': 'ops-key'})
     try:
-        pool, results = load(server.url, applicants(store, 50), seconds=8, threads=4)
         use_store(experiment='crnb_german_credit')
-        run_id, _, _ = train_and_log('logreg', store['data'], seed=1)
+        run_id, _, _ = train_and_log('logreg', store['data'], seed=1)  # trained first: its duration must not outlast the load
         version = register(run_id, MODEL)['version']
+        pool, results = load(server.url, applicants(store, 50), seconds=8, threads=4)
+        time.sleep(2)
         move_alias(MODEL, 'champion', version, 'promoted during the reload-under-load test')
         reloaded = httpx.post(f'{server.url}/admin/reload', headers={'X-API-Key': 'ops-key'}, timeout=60)
         assert reloaded.status_code == 200, reloaded.text
