@@ -43,12 +43,94 @@ def _metrics_frame(metrics:dict) -> pd.DataFrame:
     frame.index.name = 'metric'
     return frame
 
-# %% ../nbs/10_model_card.ipynb #3cf78f29
+# %% ../nbs/10_model_card.ipynb #f29008fe
 def _directions(scorer:Scorer) -> dict:
     "Constrained columns and their risk direction, engineered ratios included (they inherit theirs from their inputs)."
-    if scorer.model.kind != 'xgboost': return {c: scorer.spec[c].monotone for c in scorer.encoder.inputs if scorer.spec[c].kind == 'numeric' and scorer.spec[c].monotone}
     return {c: m for c, m in zip(scorer.encoder.columns, monotone_constraints(scorer.encoder)) if m}
 
+def _model_section(scorer:Scorer) -> list:
+    "What the model is: kind, parameters, inputs, engineered ratios, directions, calibration, points, protected fields."
+    spec, enc = scorer.spec, scorer.encoder
+    protected_inputs = [c for c in enc.inputs if spec[c].protected]
+    params = {k: v for k, v in scorer.model.params.items() if not isinstance(v, (list, dict))}
+    how = 'XGBoost `monotone_constraints`' if scorer.model.kind == 'xgboost' else 'sign-constrained coefficients'
+    return ['## Model', '',
+            f"- Type: {'XGBoost gradient-boosted trees' if scorer.model.kind == 'xgboost' else 'logistic regression'} (`{scorer.model.kind}`)",
+            f"- Parameters: " + (', '.join(f'`{k}={_fmt(v)}`' for k, v in params.items()) or 'defaults'),
+            f"- Inputs ({len(enc.inputs)}): " + ', '.join(f'`{c}`' for c in enc.inputs),
+            f"- Engineered features: " + (', '.join(f'`{d.name}` = {d.numerator} / {d.denominator}' for d in enc.derived) or 'none'),
+            f"- Monotone risk directions (enforced by {how}): " + (', '.join(f"`{c}` {'rising' if m > 0 else 'falling'}" for c, m in _directions(scorer).items()) or 'none'),
+            f"- Calibration: {scorer.calibrator.method}" + (f" (chosen by cross-validated Brier on the validation split: "
+                + ', '.join(f'{k} {v:.4f}' for k, v in scorer.calibrator.brier.items()) + ')' if scorer.calibrator.brier else ''),
+            f"- Scorecard points: {scorer.scaling['base_score']:g} at good:bad odds {scorer.scaling['base_odds']:g}:1, "
+            f"{scorer.scaling['pdo']:g} points to double the odds",
+            f"- Protected attributes used as inputs: " + (', '.join(f'`{c}`' for c in protected_inputs) or 'none')
+            + (' (never cited as a reason)' if protected_inputs else ''),
+            f"- Protected attributes not used as inputs: " + (', '.join(f'`{f.name}`' for f in spec.features if not f.model and f.protected) or 'none'), '']
+
+def _data_section(scorer:Scorer, report:QualityReport|None) -> list:
+    "Where the data came from, what validation did to it, and its hash."
+    spec = scorer.spec
+    data_hash = (report.data_hash if report is not None else '') or scorer.provenance.data_hash
+    out = ['## Data', '', f"- Data set: **{spec.name}**. {spec.description}", f"- Source: {spec.source or 'not stated'}"]
+    if report is not None:
+        out += [f"- Rows: {report.rows_read:,} read, {report.rows_kept:,} used; default rate {report.default_rate:.1%}",
+                f"- Data quality: " + ('; '.join(f"{i.check} `{i.column}` {i.count} rows ({i.action})" for i in report.issues) or 'no issues')]
+    return out + [f"- Data hash (sha256 of file and spec): `{data_hash or 'not recorded'}`", '']
+
+# %% ../nbs/10_model_card.ipynb #6aec93a9
+def _metrics_section(metrics:dict, cv:dict|None) -> list:
+    "Test metrics (one column per model), and the cross-validation figures when they were computed."
+    out = ['## Metrics', '', 'On the held-out test split (PDs after calibration). The champion is chosen on the validation '
+           'split; the test split is only reported.', '', md_table(_metrics_frame(metrics)), '']
+    if cv is None: return out
+    keys = [k for k in ('roc_auc', 'gini', 'ks', 'pr_auc', 'brier', 'ece', 'recall', 'precision', 'approval_rate') if k in cv['mean']]
+    frame = pd.DataFrame({'mean': [cv['mean'][k] for k in keys], 'std': [cv['std'][k] for k in keys]}, index=pd.Index(keys, name='metric'))
+    return out + [f"Repeated stratified cross-validation ({len(cv['folds']) if 'folds' in cv else '?'} folds): mean and standard deviation.", '',
+                  md_table(frame), '']
+
+def _cutoff_section(scorer:Scorer, metrics:dict) -> list:
+    "The cutoff, the rule and costs behind it, and what it does on the test split."
+    prov = scorer.provenance
+    record = next(iter(metrics.values())) if metrics and all(isinstance(v, dict) for v in metrics.values()) else metrics
+    rule = (f"the expected-loss rule: the break-even PD margin / (LGD + margin) with LGD {prov.lgd:g} and margin {prov.margin:g}"
+            if prov.cutoff_method == 'expected_loss' else
+            f"the lowest cost on the validation split, accepting a defaulter costing {prov.cost_fn:g} and declining a good applicant {prov.cost_fp:g}")
+    out = ['## Cutoff and costs', '', f"- Decline when PD >= **{scorer.cutoff:.4f}** (below {float(pd_to_points(scorer.cutoff, **scorer.scaling)):.0f} points).",
+           f"- Chosen by {rule}."]
+    if record: out += [f"- At the cutoff on the test split: approval rate {record.get('approval_rate', float('nan')):.1%}, "
+                       f"bad rate among approved {record.get('bad_rate_approved', float('nan')):.1%}, recall of defaulters "
+                       f"{record.get('recall', float('nan')):.1%}, precision {record.get('precision', float('nan')):.1%}."]
+    return out + ['']
+
+# %% ../nbs/10_model_card.ipynb #d28bd2e5
+def _fairness_section(fairness:pd.DataFrame|None) -> list:
+    "Approval and error rates by protected group: headline groups and the smaller ones, apart."
+    out = ['## Fairness', '']
+    if fairness is None or not len(fairness): return out + ['Not evaluated for this version.', '']
+    cols = [c for c in ('attribute', 'group', 'n', 'approval_rate', 'approval_low', 'approval_high', 'approval_ratio', 'four_fifths',
+                        'tpr_gap', 'fpr_gap', 'mean_pd', 'default_rate') if c in fairness]
+    headline = fairness['headline'] if 'headline' in fairness else pd.Series(True, index=fairness.index)
+    out += ["Per protected attribute and group on the test split: approval rate with its 95% interval, its ratio to the "
+            "most-approved group (`four_fifths` flags a ratio under 0.8), gaps in the true- and false-positive rates against "
+            "that group, and calibration (mean PD against observed default rate). Only groups of at least 30 applicants "
+            "enter these comparisons. Reported for people to read, not a pass/fail test.", '',
+            md_table(fairness.loc[headline, cols].reset_index(drop=True), 3), '']
+    small = fairness.loc[~headline, [c for c in ('attribute', 'group', 'n', 'approval_rate', 'approval_low', 'approval_high') if c in fairness]]
+    if len(small): out += ['Groups too small for a ratio (counts and intervals only):', '', md_table(small.reset_index(drop=True), 3), '']
+    return out
+
+def _claims_section(claims:pd.DataFrame|None) -> list:
+    "The claims checked on this very model: monotone directions, and the Reg B age rule."
+    out = ['## Claims checked', '']
+    if claims is None or not len(claims): return out + ['Not checked for this version.', '']
+    what = {'monotone': 'PD moves only in the declared direction as the field sweeps its range',
+            'elderly': 'Regulation B: no age of 62 or over scores worse than the most favoured younger age'}
+    frame = claims.assign(claim=claims['check'].map(what), holds=claims['violations'].eq(0).map({True: 'yes', False: 'NO'}))
+    return out + ['Swept on test applicants, everything else fixed; `violations` counts the applicants for whom the claim fails.', '',
+                  md_table(frame[['field', 'claim', 'violations', 'holds']]), '']
+
+# %% ../nbs/10_model_card.ipynb #c70e6e6b
 def model_card(scorer:Scorer, # The fitted bundle the card describes
                metrics:dict, # Test metrics (`credit_metrics`), or {model name: metrics} with the model of record first
                fairness:pd.DataFrame|None=None, # From `fairness_report`
@@ -61,72 +143,17 @@ def model_card(scorer:Scorer, # The fitted bundle the card describes
                intended_use:str=intended_use_default, # What the model is for, and not for
                limitations:list|None=None, # Extra limitations, added to the defaults
                created:str|None=None, # Date of the card (default: now, UTC)
+               claims:pd.DataFrame|None=None, # From `pipeline.claim_checks`
               ) -> str:
     "The model card of `scorer` as Markdown."
-    spec, enc, prov = scorer.spec, scorer.encoder, scorer.provenance
-    name = name or f'{spec.name}-{scorer.model.kind}'
+    name = name or f'{scorer.spec.name}-{scorer.model.kind}'
     created = created or config.utc_now().strftime('%Y-%m-%d %H:%M UTC')
-    data_hash = (report.data_hash if report is not None else '') or prov.data_hash
     out = [f"# Model card: {name}" + (f" version {version}" if version is not None else ''), '',
-           f"Created {created}" + (f" from MLflow run `{run_id}`" if run_id else '') + '.', '',
-           '## Intended use', '', intended_use, '']
-    # model
-    protected_inputs = [c for c in enc.inputs if spec[c].protected]
-    excluded = [f.name for f in spec.features if not f.model]
-    params = {k: v for k, v in scorer.model.params.items() if not isinstance(v, (list, dict))}
-    out += ['## Model', '',
-            f"- Type: {'XGBoost gradient-boosted trees' if scorer.model.kind == 'xgboost' else 'logistic regression'} (`{scorer.model.kind}`)",
-            f"- Parameters: " + (', '.join(f'`{k}={_fmt(v)}`' for k, v in params.items()) or 'defaults'),
-            f"- Inputs ({len(enc.inputs)}): " + ', '.join(f'`{c}`' for c in enc.inputs),
-            f"- Engineered features: " + (', '.join(f'`{d.name}` = {d.numerator} / {d.denominator}' for d in enc.derived) or 'none'),
-            f"- Monotone risk directions: " + (', '.join(f"`{c}` {'rising' if m > 0 else 'falling'}" for c, m in _directions(scorer).items()) or 'none'),
-            f"- Calibration: {scorer.calibrator.method}" + (f" (chosen by cross-validated Brier on the validation split: "
-                + ', '.join(f'{k} {v:.4f}' for k, v in scorer.calibrator.brier.items()) + ')' if scorer.calibrator.brier else ''),
-            f"- Scorecard points: {scorer.scaling['base_score']:g} at good:bad odds {scorer.scaling['base_odds']:g}:1, "
-            f"{scorer.scaling['pdo']:g} points to double the odds",
-            f"- Protected attributes used as inputs: " + (', '.join(f'`{c}`' for c in protected_inputs) or 'none')
-            + (' (never cited as a reason)' if protected_inputs else ''),
-            f"- Protected attributes not used as inputs: " + (', '.join(f'`{c}`' for c in excluded if spec[c].protected) or 'none'), '']
-    # data
-    out += ['## Data', '', f"- Data set: **{spec.name}**. {spec.description}", f"- Source: {spec.source or 'not stated'}"]
-    if report is not None:
-        out += [f"- Rows: {report.rows_read:,} read, {report.rows_kept:,} used; default rate {report.default_rate:.1%}",
-                f"- Data quality: " + ('; '.join(f"{i.check} `{i.column}` {i.count} rows ({i.action})" for i in report.issues) or 'no issues')]
-    out += [f"- Data hash (sha256 of file and spec): `{data_hash or 'not recorded'}`", '']
-    # metrics
-    out += ['## Metrics', '', 'On the held-out test split (PDs after calibration).', '', md_table(_metrics_frame(metrics)), '']
-    if cv is not None:
-        n = len(cv['folds']) if 'folds' in cv else '?'
-        keys = [k for k in ('roc_auc', 'gini', 'ks', 'pr_auc', 'brier', 'ece', 'recall', 'precision', 'approval_rate') if k in cv['mean']]
-        cv_frame = pd.DataFrame({'mean': [cv['mean'][k] for k in keys], 'std': [cv['std'][k] for k in keys]}, index=pd.Index(keys, name='metric'))
-        out += [f'Repeated stratified cross-validation ({n} folds): mean and standard deviation.', '', md_table(cv_frame), '']
-    # cutoff
-    record = next(iter(metrics.values())) if metrics and all(isinstance(v, dict) for v in metrics.values()) else metrics
-    cost_fn, cost_fp = prov.cost_fn, prov.cost_fp
-    out += ['## Cutoff and costs', '',
-            f"- Decline when PD >= **{scorer.cutoff:.4f}** (below {float(pd_to_points(scorer.cutoff, **scorer.scaling)):.0f} points).",
-            f"- Chosen by {prov.cutoff_method} on the validation split: accepting a defaulter costs {cost_fn:g}, "
-            f"declining a good applicant costs {cost_fp:g}" + (f" (LGD {prov.lgd:g}, margin {prov.margin:g})" if prov.lgd is not None and prov.margin is not None else '') + '.']
-    if record: out += [f"- At the cutoff on the test split: approval rate {record.get('approval_rate', float('nan')):.1%}, "
-                       f"bad rate among approved {record.get('bad_rate_approved', float('nan')):.1%}, recall of defaulters "
-                       f"{record.get('recall', float('nan')):.1%}, precision {record.get('precision', float('nan')):.1%}."]
-    out += ['']
-    # fairness
-    out += ['## Fairness', '']
-    if fairness is not None and len(fairness):
-        cols = [c for c in ('attribute', 'group', 'n', 'approval_rate', 'approval_ratio', 'tpr_gap', 'fpr_gap', 'mean_pd', 'default_rate') if c in fairness]
-        out += ["Per protected attribute and group on the test split: approval rate and its ratio to the most-approved group, "
-                "gaps in the true- and false-positive rates (defaulters and good applicants declined) against that group, and "
-                "calibration (mean PD against observed default rate). Reported for people to read, not a pass/fail test.", '',
-                md_table(fairness[cols].reset_index(drop=True), 3), '']
-    else: out += ['Not evaluated for this version.', '']
-    # limitations
-    out += ['## Limitations', ''] + [f'- {l}' for l in limitations_default + list(limitations or [])] + ['']
-    # alias history
-    out += ['## Alias history', '']
-    if alias_history: out += [md_table(pd.DataFrame(alias_history)), '']
-    else: out += ['No alias assigned yet.', '']
-    return '\n'.join(out)
+           f"Created {created}" + (f" from MLflow run `{run_id}`" if run_id else '') + '.', '', '## Intended use', '', intended_use, '']
+    out += _model_section(scorer) + _data_section(scorer, report) + _metrics_section(metrics, cv) + _cutoff_section(scorer, metrics)
+    out += _fairness_section(fairness) + _claims_section(claims)
+    out += ['## Limitations', ''] + [f'- {l}' for l in limitations_default + list(limitations or [])] + ['', '## Alias history', '']
+    return '\n'.join(out + ([md_table(pd.DataFrame(alias_history)), ''] if alias_history else ['No alias assigned yet.', '']))
 
 # %% ../nbs/10_model_card.ipynb #44606571
 def to_html(card:str, # Markdown from `model_card`

@@ -110,7 +110,8 @@ def log_evaluation(scorer:Scorer,  # The fitted bundle
         mlflow.log_text(evidence[name].to_csv(index=False), f"{dict(deciles='decile_table').get(name, name)}.csv")
     mlflow.log_metrics({k: v for k, v in fairness_metrics(evidence['fairness']).items() if v == v})
     mlflow.log_metrics({f"claim_{r.check}_{r.field}": r.violations for r in evidence['claims'].itertuples()})
-    card = model_card(scorer, metrics['test'], evidence['fairness'], data.report, cv=cv, run_id=mlflow.active_run().info.run_id)
+    card = model_card(scorer, metrics['test'], evidence['fairness'], data.report, cv=cv, run_id=mlflow.active_run().info.run_id,
+                      claims=evidence['claims'])
     mlflow.log_text(card, 'model_card.md')
     mlflow.log_text(to_html(card), 'model_card.html')
 
@@ -173,9 +174,10 @@ def register_with_card(results:dict,  # {model name: (run id, scorer, metrics)} 
     registered = register(run_id, name, f'valid_{metric}')
     client = mlflow.MlflowClient()
     logged = {a.path for a in client.list_artifacts(run_id)}
-    fairness = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path='fairness.csv')) if 'fairness.csv' in logged else None
-    card = model_card(scorer, {best: metrics['test'], **{k: v[2]['test'] for k, v in results.items() if k != best}}, fairness,
-                      data.report, alias_history(name, registered['version']), name, registered['version'], run_id=run_id)
+    table = lambda f: pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f)) if f in logged else None
+    card = model_card(scorer, {best: metrics['test'], **{k: v[2]['test'] for k, v in results.items() if k != best}}, table('fairness.csv'),
+                      data.report, alias_history(name, registered['version']), name, registered['version'], run_id=run_id,
+                      claims=table('claims.csv'))
     client.log_text(run_id, card, 'model_card.md')
     client.log_text(run_id, to_html(card), 'model_card.html')
     return {**registered, 'best': best}
