@@ -42,11 +42,11 @@ def test_dask_matches_local(credit_csv, crnb_home):
     from credit_risk_nb.tracking import use_store, register, load_scorer
     params = dict(n_estimators=300)
     data = prepare('credit_risk', credit_csv, seed=42)
-    local, local_metrics = fit_scorer('xgboost', data, seed=42, xgb_params=params)
+    local, local_metrics = fit_scorer('xgboost', data, seed=42, params=params)
     use_store(experiment='scale_test')
     with dask_client(n_workers=2) as client:
         assert all(w.startswith('tcp://127.0.0.1:') for w in client.scheduler_info()['workers'])
-        run_id, remote, metrics = train_and_log_dask('xgboost', as_dask(data, 4), client, seed=42, xgb_params=params)
+        run_id, remote, metrics = train_and_log_dask('xgboost', as_dask(data, 4), client, seed=42, params=params)
     reg = register(run_id, 'crnb_scale')
     assert (reg['version'], reg['champion']) == ('1', True)
     X = local.matrix(data.parts['test'])
@@ -56,7 +56,17 @@ def test_dask_matches_local(credit_csv, crnb_home):
     assert np.mean((pd_local >= local.cutoff) == (pd_dask >= remote.cutoff)) > 0.97
     served = load_scorer('models:/crnb_scale@champion')
     np.testing.assert_allclose(served.pd(X), pd_dask, rtol=1e-6)
-    assert served.metadata['engine'] == 'dask'
+    assert served.provenance.engine == 'dask'
+    # the one fit recipe: a Dask-trained champion carries its drift reference, so the API's /monitoring/drift serves it
+    from fastapi.testclient import TestClient
+    from credit_risk_nb.api import create_app
+    from credit_risk_nb.tracking import raw_rows
+    app = TestClient(create_app(served, decision_log=f"sqlite:///{crnb_home}/decisions.db"))
+    rows = raw_rows(data.parts['test'].head(300), served.encoder.inputs).astype(object)
+    rows = rows.where(rows.notna(), None).to_dict('records')
+    assert app.post('/predict/batch', json={'applicants': rows}).status_code == 200
+    drift = app.get('/monitoring/drift')
+    assert drift.status_code == 200 and drift.json()['n'] == 300, drift.text[:500]
 
 @pytest.mark.slow
 def test_crnb_train_engine_dask(crnb_home):
@@ -71,7 +81,7 @@ def scored_setup(credit_csv, tmp_path):
     "A small bundle trained on the real file, and 300,000 grown applicants with an id and 3 invalid rows."
     from make_data import read_source, grow
     from credit_risk_nb.pipeline import prepare, fit_scorer
-    scorer, _ = fit_scorer('xgboost', prepare('credit_risk', credit_csv, seed=1), seed=1, xgb_params=dict(n_estimators=60))
+    scorer, _ = fit_scorer('xgboost', prepare('credit_risk', credit_csv, seed=1), seed=1, params=dict(n_estimators=60))
     bundle = scorer.save(tmp_path/'bundle')
     rows = grow(read_source(credit_csv), 300_000, seed=5).drop(columns='loan_status')
     rows.insert(0, 'application_id', [f'A{i:07d}' for i in range(len(rows))])
