@@ -161,22 +161,39 @@ def _default_rules(scorer:Scorer) -> dict:
         else: fields[f] = dict(median=enc.stats[f]['median'], texts=[texts.get('low'), texts.get('high') or texts.get('*'), texts.get('missing'), None])
     return dict(fields=fields, baseline={f: 0.0 for f in enc.inputs})
 
+def _reason_plan(scorer:Scorer) -> dict:
+    "The rules as arrays, built once per bundle: columns, baseline, medians, and which side or code has a text."
+    rules = scorer.reason_rules or _default_rules(scorer)
+    if getattr(scorer, '_plan', (None,))[0] is rules: return scorer._plan[1]
+    names = sorted(rules['fields'])  # by name: the tie-break
+    fields = [rules['fields'][f] for f in names]
+    numeric = [k for k, r in enumerate(fields) if 'median' in r]
+    coded = [k for k, r in enumerate(fields) if 'median' not in r]
+    sizes = [len(fields[k]['texts']) for k in coded]
+    plan = dict(names=names, texts=[r['texts'] for r in fields], numeric=numeric, coded=coded,
+                cols=np.array([scorer.encoder.inputs.index(f) for f in names], 'int64'),
+                baseline=np.array([rules['baseline'][f] for f in names]), medians=np.array([fields[k]['median'] for k in numeric]),
+                numeric_has=np.array([[t is not None for t in fields[k]['texts']] for k in numeric], bool).reshape(len(numeric), 4),
+                coded_missing=np.array(sizes, 'int64') - 1, offsets=np.cumsum([0] + sizes[:-1]).astype('int64'),
+                coded_has=np.array([t is not None for k in coded for t in fields[k]['texts']], bool))
+    scorer._plan = (rules, plan)
+    return plan
+
 @patch
 def reasons(self:Scorer, X, n:int=4) -> list:
     "Top `n` fields whose values count against each applicant: [{'field', 'contribution', 'reason'}, ...] per row."
-    rules = self.reason_rules or _default_rules(self)
-    inputs = self.encoder.inputs
-    names = sorted(rules['fields'])  # by name: the tie-break
-    cols = [inputs.index(f) for f in names]
-    C = self.field_contributions(X)[0][:, cols] - np.array([rules['baseline'][f] for f in names])
+    p = _reason_plan(self)
+    V = X[:, p['cols']]
+    C = self.field_contributions(X)[0][:, p['cols']] - p['baseline']
     keys, cited = np.empty(C.shape, 'int64'), np.empty(C.shape, bool)
-    for k, (f, j) in enumerate(zip(names, cols)):
-        rule, x = rules['fields'][f], X[:, j]
-        keys[:, k] = _sides(x, rule['median']) if 'median' in rule else np.where(np.isnan(x), len(rule['texts']) - 1, np.nan_to_num(x)).astype('int64')
-        cited[:, k] = np.array([t is not None for t in rule['texts']])[keys[:, k]]
+    keys[:, p['numeric']] = _sides(V[:, p['numeric']], p['medians'])
+    cited[:, p['numeric']] = p['numeric_has'][np.arange(len(p['numeric'])), keys[:, p['numeric']]]
+    codes = V[:, p['coded']]
+    keys[:, p['coded']] = np.where(np.isnan(codes), p['coded_missing'], np.nan_to_num(codes)).astype('int64')
+    cited[:, p['coded']] = p['coded_has'][p['offsets'] + keys[:, p['coded']]]
     score = np.where(cited & (C > 0), C, -np.inf)
     top = np.argsort(-score, axis=1, kind='stable')[:, :n]
-    return [[dict(field=names[k], contribution=float(C[r, k]), reason=rules['fields'][names[k]]['texts'][keys[r, k]])
+    return [[dict(field=p['names'][k], contribution=float(C[r, k]), reason=p['texts'][k][keys[r, k]])
              for k in top[r] if score[r, k] > -np.inf] for r in range(len(X))]
 
 # %% ../nbs/06_scoring.ipynb #69022ab5
