@@ -28,4 +28,6 @@ def test_arrows_point_down(module):
 
 @pytest.mark.parametrize('module', MODULES)
 def test_modules_stay_small(module):
-    assert len((PKG/f'{module}.py').read_text().splitlines()) <= 420, module
+    "At most ~400 lines of code (blank lines and nbdev's cell markers not counted)."
+    code = [l for l in (PKG/f'{module}.py').read_text().splitlines() if l.strip() and not l.startswith('# %%')]
+    assert len(code) <= 400, (module, len(code))
