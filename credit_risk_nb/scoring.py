@@ -163,8 +163,9 @@ def _default_rules(scorer:Scorer) -> dict:
 
 def _reason_plan(scorer:Scorer) -> dict:
     "The rules as arrays, built once per bundle: columns, baseline, medians, and which side or code has a text."
+    cached = getattr(scorer, '_plan', None)
+    if cached and cached[0] is scorer.reason_rules: return cached[1]
     rules = scorer.reason_rules or _default_rules(scorer)
-    if getattr(scorer, '_plan', (None,))[0] is rules: return scorer._plan[1]
     names = sorted(rules['fields'])  # by name: the tie-break
     fields = [rules['fields'][f] for f in names]
     numeric = [k for k, r in enumerate(fields) if 'median' in r]
@@ -176,7 +177,7 @@ def _reason_plan(scorer:Scorer) -> dict:
                 numeric_has=np.array([[t is not None for t in fields[k]['texts']] for k in numeric], bool).reshape(len(numeric), 4),
                 coded_missing=np.array(sizes, 'int64') - 1, offsets=np.cumsum([0] + sizes[:-1]).astype('int64'),
                 coded_has=np.array([t is not None for k in coded for t in fields[k]['texts']], bool))
-    scorer._plan = (rules, plan)
+    scorer._plan = (scorer.reason_rules, plan)
     return plan
 
 @patch
