@@ -5,6 +5,7 @@
 # %% ../nbs/07_drift.ipynb #e384ee5c
 from __future__ import annotations
 import json, math, datetime as dt
+from pathlib import Path
 import numpy as np, pandas as pd
 from matplotlib.figure import Figure
 from . import config
