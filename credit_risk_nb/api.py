@@ -4,29 +4,29 @@
 
 # %% auto #0
 __all__ = ['QueryTime', 'app', 'Serving', 'ApiMetrics', 'MetricsMiddleware', 'BodyLimitMiddleware', 'served', 'settings',
-           'api_metrics', 'served_scorer', 'decision_log', 'scoring_router', 'ModelInfo', 'Health', 'Reloaded',
-           'admin_key', 'operations_router', 'monitoring_router', 'create_app', 'env_settings', 'EnvApp', 'crnb_serve']
+           'api_metrics', 'served_scorer', 'decision_log', 'scoring_router', 'admin_key', 'operations_router',
+           'monitoring_router', 'create_app', 'env_settings', 'EnvApp', 'crnb_serve']
 
 # %% ../nbs/18_api.ipynb #d5ebac24
 import asyncio, datetime as dt, json, math, os, re, secrets, time, uuid
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any, Callable
+from typing import Annotated, Callable
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import APIKeyHeader
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator
 from starlette.concurrency import run_in_threadpool
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, CONTENT_TYPE_LATEST
 from fastcore.script import call_parse, store_true
 from . import __version__, config
 from .datasets import DatasetSpec, get_spec
 from .scoring import Scorer
-from .schema import (applicant_model, ModelRef, Prediction, BatchPrediction, Explanation, ErrorDetail,
-    ValidationErrors, validation_handler, schema_problem, required_fields)
+from .schema import (applicant_model, batch_model, ModelRef, Prediction, BatchPrediction, Explanation, ErrorDetail,
+    ValidationErrors, ModelInfo, Health, Reloaded, validation_handler, schema_problem, required_fields)
 from .drift import NoReference, model_reference, drift_json
 from .decisions import DecisionLog, DecisionWriter, DecisionLogError, DuplicateDecision, decision_rows, utc
 from .backtest import log_drift
@@ -237,31 +237,6 @@ def scoring_router(Applicant:type[BaseModel],  # Request schema of one applicant
     return router
 
 # %% ../nbs/18_api.ipynb #df8f3903
-class ModelInfo(BaseModel):
-    "The loaded model: registry name, version, aliases, run, training metrics, cutoff and the spec's fields."
-    name: str|None
-    version: str|None
-    run_id: str|None
-    aliases: list[str]
-    uri: str|None
-    loaded_at: str
-    dataset: str
-    cutoff: float
-    metrics: dict[str, float|None]
-    inputs: list[str]
-    fields: list[dict[str, Any]]
-
-class Health(BaseModel):
-    "Liveness or readiness."
-    status: str
-    model: ModelRef|None = None
-
-class Reloaded(BaseModel):
-    "The outcome of a reload."
-    status: str
-    previous: ModelRef|None
-    model: ModelRef
-
 _api_key_header = APIKeyHeader(name='X-API-Key', auto_error=False, description='Key for the admin routes (CRNB_API_KEY)')
 
 # %% ../nbs/18_api.ipynb #b7f64e2e
@@ -376,8 +351,7 @@ def create_app(
     if scorer is None and model_uri: scorer, error = _try_load(loader, model_uri)
     spec = scorer.spec if scorer else get_spec(spec)
     Applicant = applicant_model(spec, scorer.encoder.inputs if scorer else None)
-    Batch = create_model(f'{Applicant.__name__}Batch', __config__=ConfigDict(extra='forbid'),
-                         applicants=(list[Applicant], Field(min_length=1, max_length=max_batch, description=f'1 to {max_batch:,} applicants')))
+    Batch = batch_model(Applicant, max_batch)
     app = FastAPIOffline(title='credit_risk_nb prediction API', version=__version__,
                          description=f"Probability of default, decision, score and reasons for {spec.name} applicants. {spec.source}")
     log = DecisionLog(decision_log) if isinstance(decision_log, str) else decision_log
