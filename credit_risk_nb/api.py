@@ -40,10 +40,10 @@ def _finite(d:dict) -> dict:
 @dataclass
 class Serving:
     "The scorer being served (or None with the reason), where it came from and when it was loaded."
-    scorer: Scorer|None = None
-    error: str = ''
-    uri: str|None = None
-    loaded_at: str = ''
+    scorer: Scorer|None = None  # The model (None: none is loaded)
+    error: str = ''  # Why none is loaded
+    uri: str|None = None  # Model URI it was loaded from
+    loaded_at: str = ''  # When it was loaded (ISO, UTC)
 
     @cached_property
     def ref(self) -> ModelRef:
@@ -87,7 +87,11 @@ class ApiMetrics:
 class MetricsMiddleware:
     "ASGI middleware: count and time every HTTP request by route template and status."
     def __init__(self, app, metrics:ApiMetrics): self.app, self.metrics = app, metrics
-    async def __call__(self, scope, receive, send):
+    async def __call__(self,
+                       scope,  # ASGI connection scope
+                       receive,  # ASGI receive callable
+                       send,  # ASGI send callable
+                      ):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
         start, status = time.perf_counter(), 500
         async def send_status(message):
@@ -102,7 +106,10 @@ class MetricsMiddleware:
             self.metrics.latency.labels(endpoint, str(status)).observe(time.perf_counter() - start)
 
 # %% ../nbs/18_api.ipynb #7c9c84b5
-async def _send_json(send, status:int, content:dict):
+async def _send_json(send,  # ASGI send callable
+                     status:int,  # HTTP status
+                     content:dict,  # JSON body
+                    ):
     body = json.dumps(content).encode()
     await send({'type': 'http.response.start', 'status': status,
                 'headers': [(b'content-type', b'application/json'), (b'content-length', str(len(body)).encode())]})
@@ -111,7 +118,11 @@ async def _send_json(send, status:int, content:dict):
 class BodyLimitMiddleware:
     "ASGI middleware: 413 for request bodies over `max_bytes`, 400 for a malformed Content-Length."
     def __init__(self, app, max_bytes:int): self.app, self.max_bytes = app, max_bytes
-    async def __call__(self, scope, receive, send):
+    async def __call__(self,
+                       scope,  # ASGI connection scope
+                       receive,  # ASGI receive callable
+                       send,  # ASGI send callable
+                      ):
         if scope['type'] != 'http' or scope['method'] not in ('POST', 'PUT', 'PATCH'): return await self.app(scope, receive, send)
         too_large = {'detail': f"Request body is larger than the limit of {self.max_bytes:,} bytes"}
         length = next((v for k, v in scope['headers'] if k == b'content-length'), None)
@@ -171,7 +182,12 @@ def _scored(out:dict, i:int) -> dict:
                 reasons=out['reasons'][i] if 'reasons' in out else None)
 
 # %% ../nbs/18_api.ipynb #dad34312
-async def _keep(request:Request, inputs:list, out:dict, serving:Serving, batch:bool=False) -> str:
+async def _keep(request:Request,  # The request (its id and the app's state)
+                inputs:list,  # Applicants' inputs
+                out:dict,  # Their scores: PD, decision, points, reasons
+                serving:Serving,  # The model that scored them
+                batch:bool=False,  # From /predict/batch?
+               ) -> str:
     "Commit the decisions to the log before answering (409 for a reused request id, 503 when not stored); the request id."
     request_id, state = _request_id(request), request.app.state
     if state.writer is not None:
@@ -185,7 +201,10 @@ async def _keep(request:Request, inputs:list, out:dict, serving:Serving, batch:b
     return request_id
 
 # %% ../nbs/18_api.ipynb #30c46aca
-def _contributions(scorer:Scorer, row:dict, nthread:int) -> dict:
+def _contributions(scorer:Scorer,  # The model
+                   row:dict,  # One applicant's raw inputs
+                   nthread:int,  # Model threads
+                  ) -> dict:
     "Every field's contribution for one raw `row`, with PD, decision, margin and base (`Explanation` without model and id)."
     X, spec = scorer.matrix([row]), scorer.spec
     with scorer.model.threads(nthread):
@@ -244,7 +263,10 @@ _reload_errors = {401: {'model': ErrorDetail, 'description': 'No API key'}, 403:
                   409: {'model': ErrorDetail, 'description': 'The app has no model URI to reload from'},
                   503: {'model': ErrorDetail, 'description': 'The load failed; the old model keeps serving'}}
 
-async def _reload(request: Request, cfg: dict = Depends(settings), metrics: ApiMetrics = Depends(api_metrics)):
+async def _reload(request: Request,  # The request (the app's state)
+                  cfg: dict = Depends(settings),  # The app's settings
+                  metrics: ApiMetrics = Depends(api_metrics),  # The app's metrics
+                 ):
     "Reload the model URI (e.g. the current champion); requests in flight finish on the old model."
     uri = cfg['model_uri']
     if not uri: raise HTTPException(409, 'The app was created with a scorer, not a model URI: nothing to reload')
@@ -302,7 +324,10 @@ def _time_text(v):
 
 QueryTime = Annotated[dt.datetime|None, BeforeValidator(_time_text)]
 
-def _drift_window(start, end, days:float) -> tuple:
+def _drift_window(start,  # Window start (default: `end` minus `days`)
+                  end,  # Window end (default: now)
+                  days:float,  # Window length when no start is given
+                 ) -> tuple:
     t1 = utc(end) or config.utc_now()
     try: return utc(start) or t1 - dt.timedelta(days=days), t1
     except OverflowError: return dt.datetime.min.replace(tzinfo=dt.timezone.utc), t1  # an end in year 1: the window is empty
@@ -379,7 +404,11 @@ def env_settings() -> dict:
 class EnvApp:
     "An ASGI app that builds `create_app(**env_settings())` when the server first calls it."
     def __init__(self, **kwargs): self.kwargs, self.app = kwargs, None
-    async def __call__(self, scope, receive, send):
+    async def __call__(self,
+                       scope,  # ASGI connection scope
+                       receive,  # ASGI receive callable
+                       send,  # ASGI send callable
+                      ):
         if self.app is None: self.app = create_app(**{**env_settings(), **self.kwargs})
         await self.app(scope, receive, send)
 

@@ -91,8 +91,10 @@ def training_metrics(name:str|None,  # Registered model name
 
 # %% ../nbs/12_backtest.ipynb #f1c7f0a5
 def backtest(log:DecisionLog,  # The decision log with outcomes
-             start=None, end=None,  # Window [start, end) in UTC (None: unbounded)
-             model_name:str|None=None, model_version:str|None=None,  # Only this model / version
+             start=None,  # Window start in UTC, inclusive (None: unbounded)
+             end=None,  # Window end in UTC, exclusive (None: unbounded)
+             model_name:str|None=None,  # Only decisions of this model
+             model_version:str|None=None,  # Only decisions of this model version
              n_bands:int=5,  # Score bands
              training:dict|None=None,  # Training metrics to compare with (default: from the registry)
              tracking_uri:str|None=None,  # MLflow store of the registry (default: the project store)
@@ -123,8 +125,10 @@ def write_backtest_report(result:dict,  # From `backtest`
 # %% ../nbs/12_backtest.ipynb #1ae77a06
 def log_drift(scorer:Scorer,  # The model whose reference bins to compare with
               log:DecisionLog,  # The decision log
-              start=None, end=None,  # Window [start, end) in UTC (None: unbounded)
-              model_name:str|None=None, model_version:str|None=None,  # Only decisions of this model / version
+              start=None,  # Window start in UTC, inclusive (None: unbounded)
+              end=None,  # Window end in UTC, exclusive (None: unbounded)
+              model_name:str|None=None,  # Only decisions of this model
+              model_version:str|None=None,  # Only decisions of this model version
              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Drift of the applicants logged in `[start, end)`: (drift table, their fields)."
     fields_ = inputs_frame(log.query(start, end, model_name, model_version))
@@ -161,7 +165,12 @@ def read_applicants(path,  # CSV (in the data set's format) or Parquet file of a
     return frame
 
 # %% ../nbs/12_backtest.ipynb #102f889b
-def _window(start, end, days:float, data_path, database_url) -> tuple[pd.DataFrame, dict]:
+def _window(start,  # Decision-log window start (default: `end` minus `days`)
+            end,  # Decision-log window end, exclusive (default: now)
+            days:float,  # Window length when no start is given
+            data_path,  # File of current applicants (default: the decision log)
+            database_url,  # Decision log URL
+           ) -> tuple[pd.DataFrame, dict]:
     "The current applicants: from `data_path`, else the decision log's `[start, end)` (default: the last `days`)."
     t1 = utc(end) or config.utc_now(); t0 = utc(start) or t1 - dt.timedelta(days=days)
     return inputs_frame(DecisionLog(database_url).query(t0, t1)), dict(start=t0.isoformat(), end=t1.isoformat())

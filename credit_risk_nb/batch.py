@@ -58,7 +58,12 @@ def clean_rows(raw:pd.DataFrame, encoder:Encoder) -> tuple[pd.DataFrame, np.ndar
     return pd.DataFrame(out, index=raw.index), error
 
 # %% ../nbs/15_batch.ipynb #4264fde0
-def score_frame(raw:pd.DataFrame, scorer:Scorer, reasons:int=0, keep=(), first_row:int=0) -> pd.DataFrame:
+def score_frame(raw:pd.DataFrame,  # Raw rows to score
+                scorer:Scorer,  # The model
+                reasons:int=0,  # Top reasons per applicant (0: none)
+                keep=(),  # Input columns to copy into the output (list or comma-separated)
+                first_row:int=0,  # Number of the first row in the output's `row` column
+               ) -> pd.DataFrame:
     "Score the raw rows `raw` with `scorer`: one output row per input row, numbered from `first_row`."
     n = len(raw)
     clean, error = clean_rows(raw, scorer.encoder)
@@ -77,7 +82,11 @@ def score_frame(raw:pd.DataFrame, scorer:Scorer, reasons:int=0, keep=(), first_r
     return out
 
 # %% ../nbs/15_batch.ipynb #5db2e918
-def read_chunks(path, spec:DatasetSpec, chunk_rows:int=100_000, columns:list|None=None):
+def read_chunks(path,  # Parquet or CSV file
+                spec:DatasetSpec,  # The data set's spec (how to read its CSV)
+                chunk_rows:int=100_000,  # Rows per chunk
+                columns:list|None=None,  # Parquet: columns to read (default: all)
+               ):
     "Yield the rows of the Parquet or CSV file `path`, `chunk_rows` at a time."
     path = Path(path)
     if file_format(path) == 'parquet':
@@ -113,13 +122,26 @@ class ChunkWriter:
     def __exit__(self, *exc): self.close()
 
 # %% ../nbs/15_batch.ipynb #dc3eb520
-def _score_part(raw:pd.DataFrame, scorer:Scorer, reasons:int, keep, path:str, part:int) -> int:
+def _score_part(raw:pd.DataFrame,  # One partition of raw rows
+                scorer:Scorer,  # The model
+                reasons:int,  # Top reasons per applicant (0: none)
+                keep,  # Input columns to copy into the output
+                path:str,  # Output file of this partition
+                part:int,  # Number of the partition
+               ) -> int:
     scored = score_frame(raw.reset_index(drop=True), scorer, reasons, keep)
     scored.insert(0, 'part', part)
     with ChunkWriter(path) as writer: writer.write(scored)
     return len(scored)
 
-def _score_folder(scorer, input, output, reasons, keep, client, progress) -> int:
+def _score_folder(scorer,  # The model
+                  input,  # Folder of Parquet or CSV files
+                  output,  # Output folder: one file per partition
+                  reasons,  # Top reasons per applicant (0: none)
+                  keep,  # Input columns to copy into the output
+                  client,  # Dask client that scores the partitions
+                  progress,  # Show a progress bar
+                 ) -> int:
     raw = read_raw(input, scorer.spec)
     output = Path(output); output.mkdir(parents=True, exist_ok=True)
     suffix = '.csv' if output.suffix.lower() == '.csv' or file_format(input) == 'csv' and output.suffix.lower() not in ('.parquet', '.pq') else '.parquet'

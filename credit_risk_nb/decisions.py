@@ -68,7 +68,10 @@ def to_json(o) -> str:
     return json.dumps(_plain(o), separators=(',', ':'), default=str)
 
 # %% ../nbs/11_decisions.ipynb #a006a17e
-def _engine(url:str, timeout:float, synchronous:str) -> sa.Engine:
+def _engine(url:str,  # SQLAlchemy database URL
+            timeout:float,  # SQLite: seconds to wait for a lock
+            synchronous:str,  # SQLite: `PRAGMA synchronous` level
+           ) -> sa.Engine:
     u = sa.engine.make_url(url)
     if u.get_backend_name() == 'sqlite':
         memory = u.database in (None, '', ':memory:')
@@ -163,14 +166,23 @@ def record(self:DecisionLog, rows:list[dict]) -> None:
 # %% ../nbs/11_decisions.ipynb #d9189a23
 _columns = ['request_id', 'batch_id', 'time', 'model_name', 'model_version', 'pd', 'decision', 'points', 'inputs', 'reasons']
 
-def _window(stmt, table, start, end, model_name=None, model_version=None):
+def _window(stmt,  # SELECT statement to narrow
+            table,  # The table it reads
+            start,  # Window start, inclusive (None: unbounded)
+            end,  # Window end, exclusive (None: unbounded)
+            model_name=None,  # Only rows of this model
+            model_version=None,  # Only rows of this model version
+           ):
     if start is not None: stmt = stmt.where(table.c.time >= utc(start))
     if end is not None: stmt = stmt.where(table.c.time < utc(end))
     if model_name is not None: stmt = stmt.where(table.c.model_name == model_name)
     if model_version is not None: stmt = stmt.where(table.c.model_version == str(model_version))
     return stmt
 
-def _frame(log, stmt, columns:list) -> pd.DataFrame:
+def _frame(log,  # The `DecisionLog` to read
+           stmt,  # SELECT statement to run
+           columns:list,  # Column names of its rows
+          ) -> pd.DataFrame:
     "Rows of `stmt` as a DataFrame (times in UTC); `DecisionLogError` when the log cannot be read."
     try:
         with log.engine.connect() as conn: frame = pd.DataFrame(conn.execute(stmt).all(), columns=columns)
@@ -180,8 +192,10 @@ def _frame(log, stmt, columns:list) -> pd.DataFrame:
 
 @patch
 def query(self:DecisionLog,
-          start=None, end=None,  # Window [start, end) in UTC (None: unbounded)
-          model_name:str|None=None, model_version:str|None=None,  # Only this model / version
+          start=None,  # Window start in UTC, inclusive (None: unbounded)
+          end=None,  # Window end in UTC, exclusive (None: unbounded)
+          model_name:str|None=None,  # Only decisions of this model
+          model_version:str|None=None,  # Only decisions of this model version
          ) -> pd.DataFrame:
     "Decisions with `start <= time < end` (UTC; None: unbounded), oldest first, optionally of one model/version."
     t = decisions_table
@@ -197,8 +211,10 @@ def inputs_frame(decisions:pd.DataFrame) -> pd.DataFrame:
 @patch
 def export(self:DecisionLog,
            path,  # .csv or .parquet file to write
-           start=None, end=None,  # Window [start, end) in UTC (None: unbounded)
-           model_name:str|None=None, model_version:str|None=None,  # Only this model / version
+           start=None,  # Window start in UTC, inclusive (None: unbounded)
+           end=None,  # Window end in UTC, exclusive (None: unbounded)
+           model_name:str|None=None,  # Only decisions of this model
+           model_version:str|None=None,  # Only decisions of this model version
           ) -> int:
     "Write the decisions of a window to CSV or Parquet (inputs and reasons as JSON text); returns the row count."
     path = Path(path)
@@ -292,8 +308,10 @@ def record_outcomes(self:DecisionLog,
 # %% ../nbs/11_decisions.ipynb #88d09385
 @patch
 def with_outcomes(self:DecisionLog,
-                  start=None, end=None,  # Window [start, end) in UTC (None: unbounded)
-                  model_name:str|None=None, model_version:str|None=None,  # Only this model / version
+                  start=None,  # Window start in UTC, inclusive (None: unbounded)
+                  end=None,  # Window end in UTC, exclusive (None: unbounded)
+                  model_name:str|None=None,  # Only decisions of this model
+                  model_version:str|None=None,  # Only decisions of this model version
                  ) -> pd.DataFrame:
     "Decisions of a window that have an observed outcome, with column `defaulted` (1/0)."
     d, o = decisions_table, outcomes_table

@@ -40,7 +40,11 @@ def connect(scheduler:str|None=None,  # Scheduler address of a running cluster, 
                   host='127.0.0.1', dashboard_address=None, processes=True)
 
 @contextmanager
-def dask_client(scheduler:str|None=None, n_workers:int=2, threads_per_worker:int=1, memory_limit:str='auto'):
+def dask_client(scheduler:str|None=None,  # Scheduler address of a running cluster; None: a LocalCluster
+                n_workers:int=2,  # LocalCluster: worker processes
+                threads_per_worker:int=1,  # LocalCluster: threads per worker
+                memory_limit:str='auto',  # LocalCluster: memory limit of each worker
+               ):
     "`connect` as a context manager: the client (and a LocalCluster it started) are closed on exit."
     client = connect(scheduler, n_workers, threads_per_worker, memory_limit)
     try: yield client
@@ -65,7 +69,10 @@ def file_format(path) -> str:
     return _formats.get(data_files(path)[0].suffix.lower(), 'csv')
 
 # %% ../nbs/14_distributed.ipynb #b17f9596
-def read_raw(path, spec:DatasetSpec, blocksize:str='64MB') -> dd.DataFrame:
+def read_raw(path,  # A Parquet or CSV file, or a folder of them
+             spec:DatasetSpec,  # The data set's spec (how to read its CSV)
+             blocksize:str='64MB',  # CSV block size of a partition
+            ) -> dd.DataFrame:
     "The files at `path` as a lazy Dask DataFrame, one partition per file or block, in file order."
     files = [str(f) for f in data_files(path)]
     if file_format(path) == 'parquet': return dd.read_parquet(files)
@@ -92,7 +99,11 @@ def frame_meta(spec:DatasetSpec, target:bool=True) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 # %% ../nbs/14_distributed.ipynb #4ff6d9b8
-def validate_part(raw:pd.DataFrame, spec:DatasetSpec, first_line:int=0, require_target:bool=True) -> tuple[pd.DataFrame, QualityReport]:
+def validate_part(raw:pd.DataFrame,  # One partition of raw rows
+                  spec:DatasetSpec,  # The spec to check against
+                  first_line:int=0,  # Line number of its first row
+                  require_target:bool=True,  # Must the target be there (False: applicants to score)?
+                 ) -> tuple[pd.DataFrame, QualityReport]:
     "`validate` one partition of a larger data set: it may be empty or hold one class only."
     need = spec.columns + ([spec.target] if require_target else [])
     if len(raw) == 0: return frame_meta(spec, require_target), QualityReport(spec.name)
@@ -103,7 +114,10 @@ def validate_part(raw:pd.DataFrame, spec:DatasetSpec, first_line:int=0, require_
         if not require_target or 'one class only' not in str(e) and 'empty on every line' not in str(e): raise
     return _validate_one_class(text, part_spec, first_line)
 
-def _validate_one_class(text, spec, first_line):
+def _validate_one_class(text,  # The partition as text columns
+                        spec,  # The spec to check against (`min_rows` 0)
+                        first_line,  # Line number of its first row
+                       ):
     "A partition whose target holds one value (or none): target checked as `validate` does, then the features."
     report, out = QualityReport(spec.name, rows_read=len(text)), {}
     lines = np.arange(first_line, first_line + len(text))
@@ -120,7 +134,10 @@ def _validate_one_class(text, spec, first_line):
     return frame, report
 
 # %% ../nbs/14_distributed.ipynb #5e4972b8
-def merge_reports(reports:list, dataset:str, first_line:int=1) -> QualityReport:
+def merge_reports(reports:list,  # Per-partition `QualityReport`s, in partition order
+                  dataset:str,  # Name of the data set
+                  first_line:int=1,  # Line number of the first row of the first partition
+                 ) -> QualityReport:
     "One `QualityReport` from per-partition reports (validated from row 0), rows numbered from `first_line` across them."
     merged, issues, offset, defaults = QualityReport(dataset), {}, first_line, 0.0
     for r in reports:
@@ -146,7 +163,11 @@ def files_hash(path, spec:DatasetSpec) -> str:
     h.update(json.dumps(spec.to_dict(), sort_keys=True).encode())
     return h.hexdigest()
 
-def read_dask(path, spec:str|DatasetSpec='german_credit', require_target:bool=True, blocksize:str='64MB') -> tuple[dd.DataFrame, QualityReport]:
+def read_dask(path,  # A Parquet or CSV file, or a folder of them
+              spec:str|DatasetSpec='german_credit',  # The spec or its name
+              require_target:bool=True,  # Must the target be there (False: applicants to score)?
+              blocksize:str='64MB',  # CSV block size of a partition
+             ) -> tuple[dd.DataFrame, QualityReport]:
     "Read and validate the file or folder `path` as a persisted Dask DataFrame: (frame, merged `QualityReport`)."
     spec = get_spec(spec)
     raw = read_raw(path, spec, blocksize)
@@ -164,7 +185,10 @@ def read_dask(path, spec:str|DatasetSpec='german_credit', require_target:bool=Tr
     return frame, report
 
 # %% ../nbs/14_distributed.ipynb #c14d5c59
-def prepare_dask(dataset:str='german_credit', data_path:str|None=None, spec_path:str|None=None, seed:int=42,
+def prepare_dask(dataset:str='german_credit',  # Name of the data set's spec
+                 data_path:str|None=None,  # File or folder of the data (default: the spec's data)
+                 spec_path:str|None=None,  # Spec file to use instead of `dataset`
+                 seed:int=42,  # Seed of the split
                  valid:float=0.2,  # Share of rows for early stopping, calibration and the cutoff (collected)
                  test:float=0.2,  # Share of rows for the test metrics (scored on the cluster)
                 ) -> Prepared:
@@ -191,8 +215,14 @@ def encode_dask(frame:dd.DataFrame, encoder:Encoder) -> da.Array:
     meta = pd.DataFrame({c: pd.Series([], dtype='float32') for c in encoder.columns})
     return frame.map_partitions(_encoded, encoder, meta=meta).to_dask_array(lengths=True)
 
-def fit_xgb_dask(client:Client, encoder:Encoder, train:dd.DataFrame, X_valid:np.ndarray, y_valid:np.ndarray,
-                 seed:int=42, **params) -> XGBModel:
+def fit_xgb_dask(client:Client,  # The cluster
+                 encoder:Encoder,  # Fitted encoder of the model inputs
+                 train:dd.DataFrame,  # Validated training rows
+                 X_valid:np.ndarray,  # Encoded validation rows, for early stopping
+                 y_valid:np.ndarray,  # Their outcomes
+                 seed:int=42,  # Seed of the model
+                 **params,  # Model parameters, overriding `xgb_defaults`
+                ) -> XGBModel:
     "Train XGBoost on the Dask DataFrame `train` with early stopping on (`X_valid`, `y_valid`); `params` override `xgb_defaults`."
     p = {**xgb_defaults, **params}
     rounds, stop = int(p.pop('n_estimators')), int(p.pop('early_stopping_rounds'))
@@ -223,7 +253,10 @@ def score_dask(scorer:Scorer, frame:dd.DataFrame) -> tuple[np.ndarray, np.ndarra
     return out['y'].to_numpy(), out['pd'].to_numpy()
 
 # %% ../nbs/14_distributed.ipynb #ba212a8a
-def _sample(frame:dd.DataFrame, rows:int, seed:int) -> pd.DataFrame:
+def _sample(frame:dd.DataFrame,  # Dask DataFrame to sample
+            rows:int,  # Rows to keep (about; all when it has fewer)
+            seed:int,  # Seed of the sample
+           ) -> pd.DataFrame:
     n = len(frame)
     sample = frame if n <= rows else frame.sample(frac=rows/n, random_state=seed)
     return sample.compute().reset_index(drop=True)
@@ -257,8 +290,14 @@ def fit_scorer_dask(kind:str,  # xgboost or logreg
     return scorer, metrics
 
 # %% ../nbs/14_distributed.ipynb #128071f3
-def train_and_log_dask(kind:str, data:Prepared, client:Client, drop_features=(), seed:int=42, params:dict|None=None,
-                       costs:dict|None=None) -> tuple[str, Scorer, dict]:
+def train_and_log_dask(kind:str,  # xgboost or logreg
+                       data:Prepared,  # From `prepare_dask` or `as_dask`: train and test are Dask DataFrames
+                       client:Client,  # The cluster
+                       drop_features=(),  # Model inputs to leave out
+                       seed:int=42,  # Seed of the model and the sample
+                       params:dict|None=None,  # Model parameters
+                       costs:dict|None=None,  # From `fit.decision_costs` (default: the spec's)
+                      ) -> tuple[str, Scorer, dict]:
     "Fit `kind` on the Dask `Prepared` `data` with `client` and log it as one MLflow run: (run id, scorer, metrics)."
     drop = parse_list(drop_features)
     with mlflow.start_run(run_name=f"{data.spec.name}-{kind}"):

@@ -92,7 +92,11 @@ def model_reference(scorer:Scorer) -> dict:
                       "with reference_bins(scorer, training_rows) (crnb_drift --reference_path TRAINING_FILE)")
 
 # %% ../nbs/07_drift.ipynb #4c29db08
-def _drift_row(feature:str, ref:dict, current, n:int) -> dict:
+def _drift_row(feature:str,  # Column name ('PD' for the score)
+               ref:dict,  # Its reference bins
+               current,  # Its current values
+               n:int,  # Number of current applicants (0: PSI is NaN)
+              ) -> dict:
     shares = bin_shares(ref, current)
     return dict(feature=feature, kind=ref['kind'], source=ref['source'], psi=psi(ref['shares'], shares) if n else np.nan,
                 missing_reference=ref['shares'][-1], missing_current=float(shares[-1]))
@@ -128,7 +132,8 @@ def plot_psi(report:pd.DataFrame,  # From `drift_report`
 
 # %% ../nbs/07_drift.ipynb #29fb310c
 def plot_bins(reference:dict,  # Reference bins of the model (`scorer.reference`)
-              scorer:Scorer, data,  # The model and the current applicants
+              scorer:Scorer,  # The model
+              data,  # The current applicants
               features:list,  # Columns to show ('PD' for the score)
              ) -> Figure:
     "Share per bin, reference against current, for each of `features`."
@@ -158,7 +163,8 @@ def drift_summary(report:pd.DataFrame) -> str:
             f"The PD distribution has PSI {pd_row['psi']:.3f} ({pd_row['band']}).")
 
 # %% ../nbs/07_drift.ipynb #9057d9d9
-def drift_sections(scorer:Scorer, data,  # The model and the current applicants
+def drift_sections(scorer:Scorer,  # The model
+                   data,  # The current applicants
                    report:pd.DataFrame,  # Their `drift_report`
                    reference:dict|None=None,  # Reference bins (default: the bundle's)
                    top:int=3,  # Columns with the largest PSI to plot bin by bin
@@ -168,7 +174,8 @@ def drift_sections(scorer:Scorer, data,  # The model and the current applicants
     return [('Summary', drift_summary(report)), ('PSI per column and on the PD', report.round(4)), ('PSI', plot_psi(report)),
             ('Reference against current', plot_bins(reference or model_reference(scorer), scorer, data, movers + ['PD']))]
 
-def write_drift_report(scorer:Scorer, data,  # The model and the current applicants
+def write_drift_report(scorer:Scorer,  # The model
+                       data,  # The current applicants
                        path,  # Report file: .html or .md
                        reference:dict|None=None,  # Reference bins (default: the bundle's)
                        title:str|None=None,  # Page title (default: names the model version)
@@ -189,7 +196,8 @@ def drift_metrics(report:pd.DataFrame) -> dict:
 # %% ../nbs/07_drift.ipynb #2a1c880e
 def drift_json(report:pd.DataFrame,  # From `drift_report`
                scorer:Scorer,  # The model it measured
-               start:dt.datetime|None=None, end:dt.datetime|None=None,  # The window of the applicants (UTC)
+               start:dt.datetime|None=None,  # Start of the window of the applicants (UTC)
+               end:dt.datetime|None=None,  # End of the window of the applicants (UTC)
                min_rows:int=100,  # Fewer applicants are flagged `enough_data: false`
               ) -> dict:
     "The drift table as a JSON-able dict: model, window, counts, the worst band, the PD and every column."

@@ -55,7 +55,13 @@ def gate_metrics(scorer:Scorer, holdout:pd.DataFrame) -> dict:
     return dict(metrics=metrics, fairness=fairness, approval_ratio=ratios)
 
 # %% ../nbs/16_retrain.ipynb #e03a5485
-def _check(check, challenger, champion, limit, passed, detail) -> dict:
+def _check(check,  # Name of the check
+           challenger,  # The challenger's figure
+           champion,  # The champion's figure
+           limit,  # The limit the challenger's figure is held to
+           passed,  # Did the challenger pass?
+           detail,  # The check in words
+          ) -> dict:
     return dict(check=check, challenger=challenger, champion=champion, limit=limit, passed=passed, detail=detail)
 
 def gate_checks(challenger:dict,  # `gate_metrics` of the challenger
@@ -91,13 +97,13 @@ def gate_checks(challenger:dict,  # `gate_metrics` of the challenger
 @dataclass
 class GateReport:
     "The outcome of a promotion gate: every check with both figures, and whether the challenger was promoted."
-    name: str
-    challenger: str
-    champion: str|None
-    checks: pd.DataFrame
-    passed: bool
-    promoted: bool
-    psi: pd.DataFrame|None = None
+    name: str  # Registered model name
+    challenger: str  # Version of the challenger
+    champion: str|None  # Version of the champion (None: there was none)
+    checks: pd.DataFrame  # Every check: both figures, the limit, passed, detail
+    passed: bool  # Did the challenger pass every check?
+    promoted: bool  # Was it made the champion?
+    psi: pd.DataFrame|None = None  # `drift_report` of the new data against the champion's reference (None: not computed)
     @property
     def failed(self) -> list[str]: return self.checks.loc[self.checks['passed'] == False, 'check'].tolist()
     def to_dict(self) -> dict:
@@ -169,7 +175,10 @@ def promotion_gate(name:str,  # Registered model name
     _record_gate(client, challenger, report)
     return report
 
-def _record_gate(client:MlflowClient, challenger:Scorer, report:GateReport):
+def _record_gate(client:MlflowClient,  # MLflow client of the registry
+                 challenger:Scorer,  # The challenger (its run id)
+                 report:GateReport,  # The gate's outcome
+                ):
     "The gate's report onto the challenger's run and model version."
     state = report.to_dict()
     run_id = challenger.provenance.run_id
