@@ -34,11 +34,22 @@ decisions_table = sa.Table('crnb_decisions', _metadata,
     sa.Column('points', sa.Float),
     sa.Column('reasons', sa.JSON))
 
-outcomes_table = sa.Table('crnb_outcomes', _metadata,
-    sa.Column('request_id', sa.String(200), primary_key=True),
+outcomes_table = sa.Table('crnb_outcome_log', _metadata,  # append-only: the latest row of a request id is its outcome
+    sa.Column('id', _big_id, primary_key=True, autoincrement=True),
+    sa.Column('request_id', sa.String(200), nullable=False, index=True),
     sa.Column('defaulted', sa.Boolean, nullable=False),
     sa.Column('observed_at', sa.DateTime(timezone=True)),
-    sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False))
+    sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('correction', sa.Text))  # why this row replaces the earlier outcome of its request (None: the first)
+
+def _migrate_outcomes(engine:sa.Engine):
+    "Copy the outcomes of a log written before the append-only table (`crnb_outcomes`, one row per request) once."
+    if 'crnb_outcomes' not in sa.inspect(engine).get_table_names(): return
+    old = sa.Table('crnb_outcomes', sa.MetaData(), autoload_with=engine)
+    with engine.begin() as conn:
+        if conn.execute(sa.select(sa.func.count()).select_from(outcomes_table)).scalar(): return
+        cols = ['request_id', 'defaulted', 'observed_at', 'recorded_at']
+        conn.execute(outcomes_table.insert().from_select(cols, sa.select(*[old.c[c] for c in cols])))
 
 # %% ../nbs/11_decisions.ipynb #5b49646f
 class DecisionLogError(RuntimeError):
@@ -106,6 +117,7 @@ class DecisionLog:
         try:
             self.engine = _engine(self.url, timeout, synchronous)
             _metadata.create_all(self.engine)
+            _migrate_outcomes(self.engine)
         except sa.exc.SQLAlchemyError as e: raise DecisionLogError(f"decision log {self.safe_url}: cannot open: {_why(e)}") from e
     @property
     def backend(self) -> str: return self.engine.dialect.name
@@ -279,31 +291,65 @@ def parse_defaulted(v) -> bool:
     raise ValueError(f"outcome {v!r}: expected 1/0, true/false, yes/no or Y/N")
 
 # %% ../nbs/11_decisions.ipynb #1dc7c76e
+def _parse_outcomes(rows:list) -> list:
+    "(request id, defaulted, observed_at) of each outcome row; a ValueError naming the rows that cannot be read."
+    if rows and any('request_id' not in r or 'defaulted' not in r for r in rows):
+        raise ValueError(f"outcomes need columns request_id and defaulted; got {sorted(rows[0])}")
+    out, bad = [], []
+    for k, r in enumerate(rows, 1):
+        try: out.append((str(r['request_id']), parse_defaulted(r['defaulted']),
+                         None if pd.isna(r.get('observed_at')) else utc(r.get('observed_at'))))
+        except (ValueError, TypeError) as e: bad.append(f"row {k} ({str(r.get('request_id'))[:60]!r}): {str(e)[:120]}")
+    if bad: raise ValueError(f"{len(bad)} outcome row(s) cannot be read, nothing stored: " + '; '.join(bad[:5]))
+    return out
+
+def _select_in(conn, column, ids:list, *cols) -> list:
+    "Rows of `cols` (default: `column`) whose `column` is one of `ids`, 500 ids per query."
+    return [r for i in range(0, len(ids), 500) for r in conn.execute(sa.select(*(cols or [column])).where(column.in_(ids[i:i + 500])))]
+
+def _labels(rows:list,  # Parsed outcome rows: (request id, defaulted, observed_at)
+            known:set,  # Request ids in the decision log
+            batches:set,  # Batch ids in the decision log
+            stored:dict,  # Current outcome of each request id that has one
+            correction:str|None,  # Reason for corrections (None: a differing outcome is a conflict)
+           ) -> list:
+    "What happens to each row: stored, duplicate, conflicting, batch or unknown (a repeat in the delivery: duplicate)."
+    given, first, out = {}, {}, []
+    for rid, v, _ in rows: given.setdefault(rid, set()).add(v)
+    for rid, v, _ in rows:
+        if len(given[rid]) > 1: label = 'conflicting'
+        elif rid in first: label = 'duplicate' if first[rid] in ('stored', 'duplicate') else first[rid]
+        elif rid not in known: label = 'batch' if rid in batches else 'unknown'
+        elif rid in stored: label = 'duplicate' if stored[rid] == v else 'stored' if correction else 'conflicting'
+        else: label = 'stored'
+        first.setdefault(rid, label); out.append(label)
+    return out
+
 @patch
 def record_outcomes(self:DecisionLog,
                     outcomes,  # DataFrame or list of dicts with request_id, defaulted (and optionally observed_at)
+                    correction:str|None=None,  # Why differing outcomes replace stored ones (None: they are rejected)
                    ) -> dict:
-    "Store observed outcomes of logged decisions; returns counts and the unknown request ids."
-    rows = outcomes.to_dict('records') if isinstance(outcomes, pd.DataFrame) else list(outcomes)
-    bad = [r for r in rows if 'request_id' not in r or 'defaulted' not in r]
-    if bad: raise ValueError(f"outcomes need columns request_id and defaulted; got {sorted(bad[0])}")
-    now = config.utc_now()
-    values = {str(r['request_id']): dict(request_id=str(r['request_id']), defaulted=parse_defaulted(r['defaulted']),
-                                         observed_at=utc(r.get('observed_at')) if not pd.isna(r.get('observed_at')) else None,
-                                         recorded_at=now) for r in rows}
-    ids, known = list(values), set()
+    "Append observed outcomes of logged decisions; every row is counted once: stored, duplicate, conflicting, batch or unknown."
+    rows = _parse_outcomes(outcomes.to_dict('records') if isinstance(outcomes, pd.DataFrame) else list(outcomes))
+    ids, d, o = list(dict.fromkeys(r[0] for r in rows)), decisions_table, outcomes_table
     try:
         with self.engine.begin() as conn:
-            for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
-                known |= set(conn.execute(sa.select(decisions_table.c.request_id).where(decisions_table.c.request_id.in_(chunk))).scalars())
-            keep = [values[k] for k in ids if k in known]
-            for i in range(0, len(keep), 500):
-                conn.execute(outcomes_table.delete().where(outcomes_table.c.request_id.in_([v['request_id'] for v in keep[i:i + 500]])))
-            if keep: conn.execute(outcomes_table.insert(), keep)
+            known = {r[0] for r in _select_in(conn, d.c.request_id, ids)}
+            batches = {r[0] for r in _select_in(conn, d.c.batch_id, [i for i in ids if i not in known])}
+            history = sorted(_select_in(conn, o.c.request_id, list(known), o.c.id, o.c.request_id, o.c.defaulted))
+            stored = {rid: bool(v) for _, rid, v in history}  # the latest row wins
+            labels = _labels(rows, known, batches, stored, correction)
+            now = config.utc_now()
+            keep = [dict(request_id=rid, defaulted=v, observed_at=t, recorded_at=now, correction=correction if rid in stored else None)
+                    for (rid, v, t), label in zip(rows, labels) if label == 'stored']
+            if keep: conn.execute(o.insert(), keep)
     except sa.exc.SQLAlchemyError as e: raise DecisionLogError(f"decision log {self.safe_url}: outcomes not stored: {_why(e)}") from e
-    unknown = [k for k in ids if k not in known]
-    return dict(received=len(rows), stored=len(keep), unknown=len(unknown), unknown_ids=unknown[:20])
+    counts = dict(received=len(rows), **{k: labels.count(k) for k in ('stored', 'duplicate', 'conflicting', 'batch', 'unknown')})
+    counts['corrected'] = sum(k['correction'] is not None for k in keep)
+    for k in ('conflicting', 'batch', 'unknown'):
+        counts[f'{k}_ids'] = list(dict.fromkeys(r[0] for r, label in zip(rows, labels) if label == k))[:20]
+    return counts
 
 # %% ../nbs/11_decisions.ipynb #88d09385
 @patch
@@ -313,13 +359,23 @@ def with_outcomes(self:DecisionLog,
                   model_name:str|None=None,  # Only decisions of this model
                   model_version:str|None=None,  # Only decisions of this model version
                  ) -> pd.DataFrame:
-    "Decisions of a window that have an observed outcome, with column `defaulted` (1/0)."
+    "Decisions of a window that have an observed outcome, with column `defaulted` (1/0): the latest outcome of each."
     d, o = decisions_table, outcomes_table
+    latest = sa.select(sa.func.max(o.c.id).label('id')).group_by(o.c.request_id).subquery()
     cols = [d.c[c] for c in _columns] + [o.c.defaulted, o.c.observed_at]
-    stmt = _window(sa.select(*cols).join(o, o.c.request_id == d.c.request_id), d, start, end, model_name, model_version).order_by(d.c.time, d.c.id)
-    frame = _frame(self, stmt, _columns + ['defaulted', 'observed_at'])
+    stmt = sa.select(*cols).join(o, o.c.request_id == d.c.request_id).join(latest, latest.c.id == o.c.id)
+    frame = _frame(self, _window(stmt, d, start, end, model_name, model_version).order_by(d.c.time, d.c.id),
+                   _columns + ['defaulted', 'observed_at'])
     frame['defaulted'] = frame['defaulted'].astype('int64')
     return frame
+
+@patch
+def outcome_history(self:DecisionLog, request_id:str|None=None) -> pd.DataFrame:
+    "Every outcome row ever recorded (of one request id, or all), oldest first: corrections keep what they replaced."
+    o = outcomes_table
+    stmt = sa.select(*o.c).order_by(o.c.id)
+    if request_id is not None: stmt = stmt.where(o.c.request_id == str(request_id))
+    return _frame(self, stmt, [c.name for c in o.c])
 
 # %% ../nbs/11_decisions.ipynb #1268cafc
 @call_parse
