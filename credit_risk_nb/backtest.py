@@ -4,8 +4,9 @@
 
 # %% ../nbs/12_backtest.ipynb #116809b6
 from __future__ import annotations
-import math, datetime as dt
+import functools, math, datetime as dt
 from pathlib import Path
+from typing import Callable
 import numpy as np, pandas as pd
 from matplotlib.figure import Figure
 from fastcore.script import call_parse, store_true
@@ -20,8 +21,9 @@ from .tracking import use_tracking, use_store, load_scorer
 from .decisions import DecisionLog, decision_rows, inputs_frame, utc
 
 # %% auto #0
-__all__ = ['score_bands', 'backtest_metrics', 'backtest_table', 'plot_backtest', 'training_metrics', 'backtest',
-           'write_backtest_report', 'log_drift', 'log_report', 'read_applicants', 'crnb_drift', 'crnb_outcomes']
+__all__ = ['score_bands', 'backtest_metrics', 'backtest_table', 'plot_backtest', 'training_metrics', 'version_groups', 'backtest',
+           'write_backtest_report', 'log_drift', 'log_report', 'read_applicants', 'registry_scorers', 'crnb_drift',
+           'outcome_summary', 'crnb_outcomes']
 
 # %% ../nbs/12_backtest.ipynb #ec8e5c72
 def score_bands(y,  # Outcomes: 1 defaulted, 0 repaid
@@ -89,6 +91,12 @@ def training_metrics(name:str|None,  # Registered model name
         return dict(client.get_run(client.get_model_version(name, str(version)).run_id).data.metrics)
     except Exception: return {}
 
+# %% ../nbs/12_backtest.ipynb #43f0ab87
+def version_groups(decisions:pd.DataFrame) -> list:
+    "[((model name, version), decisions)] of logged `decisions`, by the model that made them, in order of appearance (None: not recorded)."
+    return [((None if pd.isna(name) else name, None if pd.isna(version) else str(version)), rows)
+            for (name, version), rows in decisions.groupby(['model_name', 'model_version'], dropna=False, sort=False)]
+
 # %% ../nbs/12_backtest.ipynb #f1c7f0a5
 def backtest(log:DecisionLog,  # The decision log with outcomes
              start=None,  # Window start in UTC, inclusive (None: unbounded)
@@ -96,41 +104,51 @@ def backtest(log:DecisionLog,  # The decision log with outcomes
              model_name:str|None=None,  # Only decisions of this model
              model_version:str|None=None,  # Only decisions of this model version
              n_bands:int=5,  # Score bands
-             training:dict|None=None,  # Training metrics to compare with (default: from the registry)
+             training:dict|None=None,  # Training metrics to compare with (default: each version's, from the registry)
              tracking_uri:str|None=None,  # MLflow store of the registry (default: the project store)
             ) -> dict:
-    "Back-test of the decisions with outcomes in `[start, end)`: realised metrics, the table against training, bands."
+    "Back-test of the decisions with outcomes in `[start, end)`, per model version: realised metrics, the table against training, bands."
     observed = log.with_outcomes(start, end, model_name, model_version)
     if not len(observed): raise ValueError(f"no decisions with outcomes in the window [{start}, {end})")
-    versions = observed[['model_name', 'model_version']].drop_duplicates()
-    if training is None and len(versions) == 1: training = training_metrics(*versions.iloc[0], tracking_uri=tracking_uri)
-    realised = backtest_metrics(observed['defaulted'], observed['pd'])
-    return dict(realised=realised, table=backtest_table(realised, training), observed=observed,
-                bands=score_bands(observed['defaulted'], observed['pd'], observed['points'], n_bands),
-                versions=[f"{n} v{v}" for n, v in versions.itertuples(index=False)])
+    tables, bands, by_version = [], [], {}
+    for (name, version), rows in version_groups(observed):
+        label = f"{name} v{version}"
+        by_version[label] = backtest_metrics(rows['defaulted'], rows['pd'])
+        metrics = training if training is not None else training_metrics(name, version, tracking_uri)
+        tables.append(backtest_table(by_version[label], metrics).assign(model=label))
+        bands.append(score_bands(rows['defaulted'], rows['pd'], rows['points'], n_bands).assign(model=label))
+    first = lambda t: t[['model'] + [c for c in t.columns if c != 'model']]
+    return dict(realised=backtest_metrics(observed['defaulted'], observed['pd']), by_version=by_version,
+                table=first(pd.concat(tables, ignore_index=True)), bands=first(pd.concat(bands, ignore_index=True)),
+                observed=observed, versions=list(by_version))
 
 # %% ../nbs/12_backtest.ipynb #4c3ef9d5
 def write_backtest_report(result:dict,  # From `backtest`
                           path,  # Report file: .html or .md
                           title:str='Back-test',  # Page title
                          ) -> Path:
-    "Write a `backtest` result as an HTML or Markdown report."
+    "Write a `backtest` result as an HTML or Markdown report: one calibration and ranking plot per model version."
     r, obs = result['realised'], result['observed']
     summary = (f"{r['n']} decisions of {', '.join(result['versions'])} with outcomes: {r['defaults']} defaults "
-               f"({r['default_rate']:.1%}) against a mean predicted PD of {r['mean_pd']:.1%}; realised ROC-AUC {r['roc_auc']:.3f}.")
+               f"({r['default_rate']:.1%}) against a mean predicted PD of {r['mean_pd']:.1%}; realised ROC-AUC {r['roc_auc']:.3f}."
+               + (" Each version is measured against its own training figures." if len(result['versions']) > 1 else ''))
+    plots = [(f"Calibration and ranking: {name} v{version}",
+              plot_backtest(rows['defaulted'], rows['pd'], result['bands'][result['bands']['model'] == f"{name} v{version}"]))
+             for (name, version), rows in version_groups(obs)]
     return write_report(title, [('Summary', summary), ('Realised against training', result['table'].round(4)),
-                                ('Score bands', result['bands'].round(4)),
-                                ('Calibration and ranking', plot_backtest(obs['defaulted'], obs['pd'], result['bands']))], path)
+                                ('Score bands', result['bands'].round(4))] + plots, path)
 
 # %% ../nbs/12_backtest.ipynb #1ae77a06
 def log_drift(scorer:Scorer,  # The model whose reference bins to compare with
               log:DecisionLog,  # The decision log
               start=None,  # Window start in UTC, inclusive (None: unbounded)
               end=None,  # Window end in UTC, exclusive (None: unbounded)
-              model_name:str|None=None,  # Only decisions of this model
-              model_version:str|None=None,  # Only decisions of this model version
+              model_name:str|None=None,  # Only decisions of this model (default: the scorer's own, when it is registered)
+              model_version:str|None=None,  # Only decisions of this model version (default: the scorer's own)
              ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Drift of the applicants logged in `[start, end)`: (drift table, their fields)."
+    "Drift of the applicants logged in `[start, end)`, by default those this model decided: (drift table, their fields)."
+    p = scorer.provenance
+    if model_name is None and model_version is None and p.name and p.version is not None: model_name, model_version = p.name, str(p.version)
     fields_ = inputs_frame(log.query(start, end, model_name, model_version))
     return drift_report(scorer, fields_ if len(fields_) else []), fields_
 
@@ -168,12 +186,35 @@ def read_applicants(path,  # CSV (in the data set's format) or Parquet file of a
 def _window(start,  # Decision-log window start (default: `end` minus `days`)
             end,  # Decision-log window end, exclusive (default: now)
             days:float,  # Window length when no start is given
-            data_path,  # File of current applicants (default: the decision log)
             database_url,  # Decision log URL
            ) -> tuple[pd.DataFrame, dict]:
-    "The current applicants: from `data_path`, else the decision log's `[start, end)` (default: the last `days`)."
+    "The decisions of the log's `[start, end)` (default: the last `days`) and the window."
     t1 = utc(end) or config.utc_now(); t0 = utc(start) or t1 - dt.timedelta(days=days)
-    return inputs_frame(DecisionLog(database_url).query(t0, t1)), dict(start=t0.isoformat(), end=t1.isoformat())
+    return DecisionLog(database_url).query(t0, t1), dict(start=t0.isoformat(), end=t1.isoformat())
+
+def registry_scorers(tracking_uri:str|None=None) -> Callable:
+    "A function `(name, version) -> Scorer` that loads each registered version once."
+    return functools.cache(lambda name, version: load_scorer(f"models:/{name}/{version}", tracking_uri))
+
+def _report_drift(scorer:Scorer,  # The model whose reference the applicants are compared with
+                  data:pd.DataFrame,  # The applicants
+                  output,  # Report file: .html or .md
+                  window:dict,  # Where the applicants come from (tags of the MLflow run)
+                  reference:dict|None,  # Reference bins (default: the model's)
+                  experiment:str|None,  # MLflow experiment of the report (None: not filed)
+                  tracking_uri:str|None,  # MLflow store
+                 ):
+    "Print, write and file the drift of `data` against `scorer`'s reference."
+    report, path = write_drift_report(scorer, data, output, reference)
+    p = scorer.provenance
+    print(f"Drift of {p.name} version {p.version} on {len(data)} applicants ({window}):")
+    print(report[['feature', 'psi', 'band', 'missing_reference', 'missing_current']].round(4).to_string(index=False))
+    print(drift_summary(report))
+    print(f"Report: {path}")
+    if experiment:
+        run_id = log_report(path, drift_metrics(report), dict(model_name=p.name, model_version=p.version, **window),
+                            'drift', experiment, tracking_uri)
+        print(f"Logged to MLflow run {run_id} (experiment {experiment})")
 
 # %% ../nbs/12_backtest.ipynb #681704c8
 @call_parse
@@ -191,24 +232,43 @@ def crnb_drift(
     experiment:str='crnb_monitoring',  # MLflow experiment of the report
     no_mlflow:store_true=False,  # Do not log the report to MLflow
 ):
-    "PSI of every input and of the PD against the model's reference bins: report (HTML/Markdown, plots), MLflow run."
-    scorer = load_scorer(model_uri or f"models:/{config.model_name(dataset)}@champion", tracking_uri)
-    reference = reference_bins(scorer, read_applicants(reference_path, scorer.spec)) if reference_path else None
-    if data_path: data, window = read_applicants(data_path, scorer.spec), dict(data_path=str(data_path))
-    else: data, window = _window(start, end, days, data_path, database_url)
-    if not len(data): raise SystemExit(f"No applicants to compare ({window})")
-    report, path = write_drift_report(scorer, data, output, reference)
-    p = scorer.provenance
-    print(f"Drift of {p.name} version {p.version} on {len(data)} applicants ({window}):")
-    print(report[['feature', 'psi', 'band', 'missing_reference', 'missing_current']].round(4).to_string(index=False))
-    print(drift_summary(report))
-    print(f"Report: {path}")
-    if not no_mlflow:
-        run_id = log_report(path, drift_metrics(report), dict(model_name=p.name, model_version=p.version, **window),
-                            'drift', experiment, tracking_uri)
-        print(f"Logged to MLflow run {run_id} (experiment {experiment})")
+    "PSI of every input and of the PD against the reference bins of the model version that decided (or of `model_uri`)."
+    mlflow_experiment = None if no_mlflow else experiment
+    if data_path or model_uri:
+        scorer = load_scorer(model_uri or f"models:/{config.model_name(dataset)}@champion", tracking_uri)
+        reference = reference_bins(scorer, read_applicants(reference_path, scorer.spec)) if reference_path else None
+        if data_path: data, window = read_applicants(data_path, scorer.spec), dict(data_path=str(data_path))
+        else:
+            decisions, window = _window(start, end, days, database_url)
+            p = scorer.provenance
+            own = [rows for key, rows in version_groups(decisions) if key == (p.name, str(p.version))] if p.name and p.version else [decisions]
+            data = inputs_frame(pd.concat(own)) if own else pd.DataFrame()
+            if len(decisions) > len(data): print(f"Note: {len(decisions) - len(data)} decision(s) in the window were made by other model versions "
+                                                 "and are left out; without --model_uri each version is compared with its own reference.")
+        if not len(data): raise SystemExit(f"No applicants to compare ({window})")
+        return _report_drift(scorer, data, output, window, reference, mlflow_experiment, tracking_uri)
+    decisions, window = _window(start, end, days, database_url)
+    if not len(decisions): raise SystemExit(f"No decisions in the log's window ({window})")
+    groups, load, out = version_groups(decisions), registry_scorers(tracking_uri), Path(output)
+    for (name, version), rows in groups:
+        if name is None or version is None:
+            print(f"Note: {len(rows)} decision(s) by a model outside the registry are left out: compare them with --model_uri BUNDLE")
+            continue
+        path = out if len(groups) == 1 else out.with_name(f"{out.stem}_{name}_v{version}{out.suffix}")
+        _report_drift(load(name, version), inputs_frame(rows), path, window, None, mlflow_experiment, tracking_uri)
 
 # %% ../nbs/12_backtest.ipynb #4d36c57d
+def outcome_summary(counts:dict) -> str:
+    "What happened to every outcome row, in words (from `DecisionLog.record_outcomes`)."
+    ids = lambda k: f" ({', '.join(counts[f'{k}_ids'][:5])}{', ...' if counts[k] > 5 else ''})" if counts[k] else ''
+    return '\n'.join([f"Outcomes: {counts['received']} row(s) received",
+        f"  stored       {counts['stored']}" + (f" ({counts['corrected']} correction(s), earlier values kept in the history)" if counts['corrected'] else ''),
+        f"  duplicate    {counts['duplicate']} (the same outcome again: nothing to store)",
+        f"  conflicting  {counts['conflicting']}{ids('conflicting')}" + (" differ from the stored outcome or within the file: the stored value stays; "
+                                                                        "to correct it, run again with --correction 'why'" if counts['conflicting'] else ''),
+        f"  batch id     {counts['batch']}{ids('batch')}" + (": outcomes are per applicant, `<batch id>/<position>` (see crnb_log)" if counts['batch'] else ''),
+        f"  unknown      {counts['unknown']}{ids('unknown')}" + (": no decision with this request id in the log" if counts['unknown'] else '')])
+
 def _read_outcomes(path) -> pd.DataFrame:
     p = Path(path)
     return pd.read_parquet(p) if p.suffix.lower() == '.parquet' else pd.read_csv(p, dtype=str, keep_default_na=False)
@@ -219,6 +279,7 @@ def crnb_outcomes(
     start:str=None,  # Back-test window start (ISO, UTC if no zone); default: the first decision
     end:str=None,  # Back-test window end (exclusive); default: now
     model_version:str=None,  # Back-test only this model version
+    correction:str=None,  # Reason: outcomes that differ from stored ones replace them (the earlier stay in the history)
     bands:int=5,  # Score bands in the back-test
     output:str='backtest_report.html',  # Back-test report: .html or .md
     database_url:str=None,  # Decision log URL (default: CRNB_DATABASE_URL, else the SQLite file in CRNB_HOME)
@@ -228,9 +289,8 @@ def crnb_outcomes(
 ):
     "Ingest observed outcomes (request id, defaulted) into the decision log, then back-test the PDs."
     log = DecisionLog(database_url)
-    counts = log.record_outcomes(_read_outcomes(path))
-    print(f"Outcomes: {counts['received']} received, {counts['stored']} stored, {counts['unknown']} with an unknown request id"
-          + (f" (e.g. {', '.join(counts['unknown_ids'][:5])})" if counts['unknown'] else ''))
+    counts = log.record_outcomes(_read_outcomes(path), correction)
+    print(outcome_summary(counts))
     result = backtest(log, start, end, model_version=model_version, n_bands=bands, tracking_uri=tracking_uri)
     print(result['table'].round(4).to_string(index=False))
     print(result['bands'].round(4).to_string(index=False))

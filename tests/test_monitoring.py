@@ -19,6 +19,7 @@ def db_url(request, tmp_path):
     try:
         with engine.begin() as conn:
             for table in (outcomes_table, decisions_table): table.drop(conn, checkfirst=True)
+            conn.execute(sa.text('DROP TABLE IF EXISTS crnb_outcomes'))  # the table before outcomes were append-only
     finally: engine.dispose()
     return url
 
@@ -52,17 +53,25 @@ def test_log_roundtrip(db_url, german_scorer, tmp_path):
     assert pd.read_parquet(tmp_path/'out.parquet')['model_version'].eq('3').all()
 
 def test_duplicates_and_outcomes(db_url, german_scorer):
-    "A reused request id is refused and nothing of its call is stored; outcomes join back, unknown ids are counted."
+    "A reused request id is refused and nothing of its call is stored; outcomes are append-only and every row is counted."
     scorer, applicants = german_scorer
     log = DecisionLog(db_url)
     log.record(_rows(scorer, applicants[:3], 'b', batch=True))
     with pytest.raises(DuplicateDecision, match='already recorded'):
         log.record(_rows(scorer, applicants[3:4], 'new') + _rows(scorer, applicants[:1], 'b/0'))
     assert len(log.query()) == 3  # the call is one transaction
-    counts = log.record_outcomes(pd.DataFrame(dict(request_id=['b/0', 'b/1', 'zzz'], defaulted=['yes', '0', 'no'])))
-    assert (counts['stored'], counts['unknown'], counts['unknown_ids']) == (2, 1, ['zzz'])
-    log.record_outcomes([dict(request_id='b/1', defaulted='Y')])
+    counts = log.record_outcomes(pd.DataFrame(dict(request_id=['b/0', 'b/1', 'zzz', 'b', 'b/0'], defaulted=['yes', '0', 'no', 'no', '1'])))
+    assert (counts['stored'], counts['duplicate'], counts['unknown'], counts['unknown_ids'], counts['batch_ids']) == (2, 1, 1, ['zzz'], ['b'])
+    again = log.record_outcomes([dict(request_id='b/1', defaulted='Y'), dict(request_id='b/0', defaulted='yes')] * 2)
+    assert (again['received'], again['stored'], again['duplicate'], again['conflicting'], again['conflicting_ids']) == (4, 0, 2, 2, ['b/1'])
+    assert log.with_outcomes().set_index('request_id')['defaulted'].to_dict() == {'b/0': 1, 'b/1': 0}  # nothing overwritten
+    fixed = log.record_outcomes([dict(request_id='b/1', defaulted='Y')], correction='late payment reclassified')
+    assert (fixed['stored'], fixed['corrected']) == (1, 1)
     assert log.with_outcomes().set_index('request_id')['defaulted'].to_dict() == {'b/0': 1, 'b/1': 1}
+    assert log.outcome_history('b/1')['defaulted'].tolist() == [False, True]
+    with pytest.raises(ValueError, match='row 2'):
+        log.record_outcomes([dict(request_id='b/2', defaulted='no'), dict(request_id='b/2', defaulted='perhaps')])
+    assert 'b/2' not in log.with_outcomes()['request_id'].tolist()  # a bad file stores nothing
 
 def test_concurrent_writers(db_url, german_scorer):
     "Eight threads writing at once: every acknowledged decision is stored, none twice."
@@ -143,7 +152,13 @@ def test_crnb_log_and_outcomes(crnb_home, german_scorer, tmp_path):
     out = subprocess.run(['crnb_outcomes', str(tmp_path/'outcomes.csv'), '--output', str(tmp_path/'bt.md'), '--no_mlflow'],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert '150 stored, 0 with an unknown request id' in out.stdout and (tmp_path/'bt.md').exists()
+    assert '150 row(s) received' in out.stdout and 'stored       150' in out.stdout and (tmp_path/'bt.md').exists()
+    flipped = pd.read_csv(tmp_path/'outcomes.csv').head(3).assign(defaulted=lambda f: np.where(f['defaulted'] == 'yes', 'no', 'yes'))
+    pd.concat([flipped, pd.DataFrame(dict(request_id=['nope'], defaulted=['no']))]).to_csv(tmp_path/'more.csv', index=False)
+    out = subprocess.run(['crnb_outcomes', str(tmp_path/'more.csv'), '--output', str(tmp_path/'bt2.md'), '--no_mlflow'],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert 'conflicting  3' in out.stdout and '--correction' in out.stdout and 'unknown      1 (nope)' in out.stdout, out.stdout
 
 def _german_files(tmp_path):
     "German Credit split into a training file (800 rows), a holdout file (200) and a training file with shuffled outcomes."
