@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Callable
 import numpy as np, pandas as pd
 from matplotlib.figure import Figure
-from fastcore.script import call_parse, store_true
 from sklearn.metrics import roc_auc_score, roc_curve
 from . import config
 from .datasets import DatasetSpec, get_spec, read_text, validate
@@ -22,8 +21,8 @@ from .decisions import DecisionLog, decision_rows, inputs_frame, utc
 
 # %% auto #0
 __all__ = ['score_bands', 'backtest_metrics', 'backtest_table', 'plot_backtest', 'training_metrics', 'version_groups', 'backtest',
-           'write_backtest_report', 'log_drift', 'log_report', 'read_applicants', 'registry_scorers', 'crnb_drift',
-           'outcome_summary', 'crnb_outcomes']
+           'write_backtest_report', 'log_drift', 'log_report', 'read_applicants', 'log_window', 'registry_scorers',
+           'report_drift', 'outcome_summary', 'read_outcomes']
 
 # %% ../nbs/12_backtest.ipynb #ec8e5c72
 def score_bands(y,  # Outcomes: 1 defaulted, 0 repaid
@@ -183,10 +182,10 @@ def read_applicants(path,  # CSV (in the data set's format) or Parquet file of a
     return frame
 
 # %% ../nbs/12_backtest.ipynb #102f889b
-def _window(start,  # Decision-log window start (default: `end` minus `days`)
-            end,  # Decision-log window end, exclusive (default: now)
-            days:float,  # Window length when no start is given
-            database_url,  # Decision log URL
+def log_window(start,  # Decision-log window start (default: `end` minus `days`)
+                end,  # Decision-log window end, exclusive (default: now)
+                days:float,  # Window length when no start is given
+                database_url,  # Decision log URL
            ) -> tuple[pd.DataFrame, dict]:
     "The decisions of the log's `[start, end)` (default: the last `days`) and the window."
     t1 = utc(end) or config.utc_now(); t0 = utc(start) or t1 - dt.timedelta(days=days)
@@ -196,13 +195,13 @@ def registry_scorers(tracking_uri:str|None=None) -> Callable:
     "A function `(name, version) -> Scorer` that loads each registered version once."
     return functools.cache(lambda name, version: load_scorer(f"models:/{name}/{version}", tracking_uri))
 
-def _report_drift(scorer:Scorer,  # The model whose reference the applicants are compared with
-                  data:pd.DataFrame,  # The applicants
-                  output,  # Report file: .html or .md
-                  window:dict,  # Where the applicants come from (tags of the MLflow run)
-                  reference:dict|None,  # Reference bins (default: the model's)
-                  experiment:str|None,  # MLflow experiment of the report (None: not filed)
-                  tracking_uri:str|None,  # MLflow store
+def report_drift(scorer:Scorer,  # The model whose reference the applicants are compared with
+                 data:pd.DataFrame,  # The applicants
+                 output,  # Report file: .html or .md
+                 window:dict,  # Where the applicants come from (tags of the MLflow run)
+                 reference:dict|None,  # Reference bins (default: the model's)
+                 experiment:str|None,  # MLflow experiment of the report (None: not filed)
+                 tracking_uri:str|None,  # MLflow store
                  ):
     "Print, write and file the drift of `data` against `scorer`'s reference."
     report, path = write_drift_report(scorer, data, output, reference)
@@ -216,47 +215,6 @@ def _report_drift(scorer:Scorer,  # The model whose reference the applicants are
                             'drift', experiment, tracking_uri)
         print(f"Logged to MLflow run {run_id} (experiment {experiment})")
 
-# %% ../nbs/12_backtest.ipynb #681704c8
-@call_parse
-def crnb_drift(
-    data_path:str=None,  # File of current applicants (CSV in the data set's format, or Parquet); default: the decision log
-    start:str=None,  # Decision-log window start (ISO, UTC if no zone); default: end minus `days`
-    end:str=None,  # Decision-log window end (exclusive); default: now
-    days:float=7.0,  # Window length when no start is given
-    model_uri:str=None,  # Model: models:/NAME@alias, models:/NAME/VERSION or a bundle folder (default: the champion)
-    dataset:str='german_credit',  # Data set of the default model name (crnb_<dataset>)
-    reference_path:str=None,  # Training file to compute reference bins from, for a bundle without them
-    output:str='drift_report.html',  # Report file: .html or .md
-    database_url:str=None,  # Decision log URL (default: CRNB_DATABASE_URL, else the SQLite file in CRNB_HOME)
-    tracking_uri:str=None,  # MLflow store (default: the project store)
-    experiment:str='crnb_monitoring',  # MLflow experiment of the report
-    no_mlflow:store_true=False,  # Do not log the report to MLflow
-):
-    "PSI of every input and of the PD against the reference bins of the model version that decided (or of `model_uri`)."
-    mlflow_experiment = None if no_mlflow else experiment
-    if data_path or model_uri:
-        scorer = load_scorer(model_uri or f"models:/{config.model_name(dataset)}@champion", tracking_uri)
-        reference = reference_bins(scorer, read_applicants(reference_path, scorer.spec)) if reference_path else None
-        if data_path: data, window = read_applicants(data_path, scorer.spec), dict(data_path=str(data_path))
-        else:
-            decisions, window = _window(start, end, days, database_url)
-            p = scorer.provenance
-            own = [rows for key, rows in version_groups(decisions) if key == (p.name, str(p.version))] if p.name and p.version else [decisions]
-            data = inputs_frame(pd.concat(own)) if own else pd.DataFrame()
-            if len(decisions) > len(data): print(f"Note: {len(decisions) - len(data)} decision(s) in the window were made by other model versions "
-                                                 "and are left out; without --model_uri each version is compared with its own reference.")
-        if not len(data): raise SystemExit(f"No applicants to compare ({window})")
-        return _report_drift(scorer, data, output, window, reference, mlflow_experiment, tracking_uri)
-    decisions, window = _window(start, end, days, database_url)
-    if not len(decisions): raise SystemExit(f"No decisions in the log's window ({window})")
-    groups, load, out = version_groups(decisions), registry_scorers(tracking_uri), Path(output)
-    for (name, version), rows in groups:
-        if name is None or version is None:
-            print(f"Note: {len(rows)} decision(s) by a model outside the registry are left out: compare them with --model_uri BUNDLE")
-            continue
-        path = out if len(groups) == 1 else out.with_name(f"{out.stem}_{name}_v{version}{out.suffix}")
-        _report_drift(load(name, version), inputs_frame(rows), path, window, None, mlflow_experiment, tracking_uri)
-
 # %% ../nbs/12_backtest.ipynb #4d36c57d
 def outcome_summary(counts:dict) -> str:
     "What happened to every outcome row, in words (from `DecisionLog.record_outcomes`)."
@@ -269,35 +227,7 @@ def outcome_summary(counts:dict) -> str:
         f"  batch id     {counts['batch']}{ids('batch')}" + (": outcomes are per applicant, `<batch id>/<position>` (see crnb_log)" if counts['batch'] else ''),
         f"  unknown      {counts['unknown']}{ids('unknown')}" + (": no decision with this request id in the log" if counts['unknown'] else '')])
 
-def _read_outcomes(path) -> pd.DataFrame:
+def read_outcomes(path) -> pd.DataFrame:
+    "Outcomes from a CSV (every value as text) or Parquet file."
     p = Path(path)
     return pd.read_parquet(p) if p.suffix.lower() == '.parquet' else pd.read_csv(p, dtype=str, keep_default_na=False)
-
-@call_parse
-def crnb_outcomes(
-    path:str,  # CSV or Parquet file with columns request_id and defaulted (1/0, yes/no, true/false)
-    start:str=None,  # Back-test window start (ISO, UTC if no zone); default: the first decision
-    end:str=None,  # Back-test window end (exclusive); default: now
-    model_version:str=None,  # Back-test only this model version
-    correction:str=None,  # Reason: outcomes that differ from stored ones replace them (the earlier stay in the history)
-    bands:int=5,  # Score bands in the back-test
-    output:str='backtest_report.html',  # Back-test report: .html or .md
-    database_url:str=None,  # Decision log URL (default: CRNB_DATABASE_URL, else the SQLite file in CRNB_HOME)
-    tracking_uri:str=None,  # MLflow store (default: the project store)
-    experiment:str='crnb_monitoring',  # MLflow experiment of the report
-    no_mlflow:store_true=False,  # Do not log the report to MLflow
-):
-    "Ingest observed outcomes (request id, defaulted) into the decision log, then back-test the PDs."
-    log = DecisionLog(database_url)
-    counts = log.record_outcomes(_read_outcomes(path), correction)
-    print(outcome_summary(counts))
-    result = backtest(log, start, end, model_version=model_version, n_bands=bands, tracking_uri=tracking_uri)
-    print(result['table'].round(4).to_string(index=False))
-    print(result['bands'].round(4).to_string(index=False))
-    report = write_backtest_report(result, output)
-    print(f"Report: {report}")
-    if not no_mlflow:
-        r = result['realised']
-        run_id = log_report(report, {f"realised_{k}": v for k, v in r.items()}, dict(versions=', '.join(result['versions'])),
-                            'backtest', experiment, tracking_uri)
-        print(f"Logged to MLflow run {run_id} (experiment {experiment})")

@@ -11,7 +11,6 @@ import pyarrow as pa, pyarrow.parquet as pq
 import dask
 from dask.distributed import Client, as_completed
 from tqdm.auto import tqdm
-from fastcore.script import call_parse, store_true
 from .datasets import DatasetSpec, na_values
 from .features import Encoder
 from .scoring import Scorer
@@ -19,7 +18,7 @@ from .pipeline import parse_list
 from .distributed import as_text, read_raw, file_format, connect, dask_client
 
 # %% auto #0
-__all__ = ['clean_rows', 'score_frame', 'read_chunks', 'count_rows', 'ChunkWriter', 'score_file', 'crnb_score']
+__all__ = ['clean_rows', 'score_frame', 'read_chunks', 'count_rows', 'ChunkWriter', 'score_file']
 
 # %% ../nbs/15_batch.ipynb #5552d09b
 def _numbers(col:pd.Series|None) -> bool: return col is not None and pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype)
@@ -183,25 +182,3 @@ def score_file(model,  # Model URI (models:/NAME@champion, runs:/ID/model), bund
                 bar.update(len(chunk))
     seconds = time.perf_counter() - start
     return dict(rows=rows, invalid=invalid, seconds=round(seconds, 3), rows_per_s=round(rows/seconds) if seconds else None, output=str(output))
-
-# %% ../nbs/15_batch.ipynb #39e8e15b
-@call_parse
-def crnb_score(
-    model:str,  # Model URI (models:/NAME@champion, runs:/ID/model) or a bundle folder
-    input:str,  # Parquet or CSV file, or a folder of them
-    output:str,  # Output file (.parquet or .csv); a folder when the input is a folder
-    chunk_rows:int=100_000,  # Rows per chunk: memory is bounded by this
-    reasons:int=0,  # Top reasons per applicant (0: none; they cost more than the score)
-    keep:str='',  # Comma-separated input columns to copy into the output, e.g. an application id
-    scheduler:str=None,  # Dask scheduler address for a folder (default: a LocalCluster on this machine)
-    n_workers:int=2,  # Workers of the LocalCluster for a folder
-    tracking_uri:str=None,  # MLflow tracking URI (default: the project store)
-    no_progress:store_true=False,  # Hide the progress bar
-):
-    "Score a Parquet or CSV file (or folder) of applicants with a registered model: PD, decision, points, reasons."
-    client = connect(scheduler) if scheduler else None
-    try: summary = score_file(model, input, output, chunk_rows, reasons, keep, client, n_workers, tracking_uri, not no_progress)
-    finally:
-        if client is not None: client.close()
-    invalid = f", {summary['invalid']:,} invalid" if summary['invalid'] else ''
-    print(f"Scored {summary['rows']:,} rows{invalid} in {summary['seconds']:.1f} s ({summary['rows_per_s'] or 0:,} rows/s) -> {summary['output']}")

@@ -4,13 +4,14 @@
 
 # %% ../nbs/19_cli.ipynb #9b057f8c
 from __future__ import annotations
-import json, os, tempfile, time
+import json, os, shlex, tempfile, time
 from pathlib import Path
 from fastcore.script import call_parse, store_true
 from . import config
 
 # %% auto #0
-__all__ = ['pipeline_notebook', 'run_pipeline', 'crnb_train', 'crnb_retrain']
+__all__ = ['pipeline_notebook', 'run_pipeline', 'crnb_train', 'crnb_retrain', 'crnb_log', 'crnb_drift', 'crnb_outcomes',
+           'crnb_score']
 
 # %% ../nbs/19_cli.ipynb #59ba9a3f
 def pipeline_notebook(name:str='train') -> Path:
@@ -22,7 +23,7 @@ def pipeline_notebook(name:str='train') -> Path:
                                 "in a source checkout run `python tools/sync_pipelines.py`")
     return path
 
-# %% ../nbs/19_cli.ipynb #c91e5d57
+# %% ../nbs/19_cli.ipynb #3492d68f
 _PATH_PARAMS = ('data_path', 'spec_path', 'holdout_path')
 
 def _abs(path:str|None) -> str|None:
@@ -35,27 +36,41 @@ def _abs_uri(uri:str|None) -> str|None:
     if uri and uri.startswith('sqlite:///') and not uri.startswith('sqlite:////'): return 'sqlite:///' + _abs(uri[10:])
     return uri
 
+# %% ../nbs/19_cli.ipynb #f8759eb8
+def _resolve(params:dict) -> dict:
+    "The notebook's parameters with user paths absolute and None dropped; FileNotFoundError for a local path that is not there."
+    params = {k: _abs(v) if k in _PATH_PARAMS else _abs_uri(v) if k == 'tracking_uri' else v for k, v in params.items() if v is not None}
+    missing = [f"{k} {params[k]}" for k in _PATH_PARAMS if k in params and '://' not in params[k] and not Path(params[k]).exists()]
+    if missing: raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+    return params
+
+# %% ../nbs/19_cli.ipynb #317e2d24
 def run_pipeline(
     name:str='train',  # Pipeline notebook: train or retrain
-    output:str|None=None,  # Where to write the executed notebook (default: a new temporary folder)
+    output:str|None=None,  # Where to write the executed notebook (default: a new file in `config.runs_dir()`)
     progress:bool=True,  # Show papermill's cell-by-cell progress bar
     **params,  # The notebook's parameters; None values keep the notebook's defaults
 ) -> dict:
-    "Run pipeline notebook `name` with `params`; log the executed notebook to its runs; return its result JSON."
+    "Run pipeline notebook `name` with `params`; log the executed notebook (and its HTML) to its runs; return its result JSON."
     import papermill as pm
+    from traitlets.config import Config
+    params = _resolve(params)
+    output = Path(_abs(output) if output else config.runs_dir()/f'{name}_{time.strftime("%Y%m%d_%H%M%S")}_{os.getpid()}.ipynb')
+    kernel = Config(KernelManager=dict(transport='ipc' if os.name == 'posix' else 'tcp'))
+    with tempfile.TemporaryDirectory(prefix='crnb_') as work:  # the kernel's cwd and the result file
+        params['result_path'] = str(Path(work)/'result.json')
+        try: pm.execute_notebook(str(pipeline_notebook(name)), str(output), parameters=params, progress_bar=progress,
+                                 cwd=work, kernel_name='python3', config=kernel)
+        except Exception as e:
+            given = ', '.join(f"{k} {params[k]}" for k in _PATH_PARAMS if k in params)
+            e.__notes__ = [*getattr(e, '__notes__', []), *([f"files: {given}"] if given else []),
+                           *([f"executed notebook of the failed run: {output}"] if output.exists() else [])]
+            raise
+        result = json.loads(Path(params['result_path']).read_text())
     from mlflow import MlflowClient
-    work = Path(tempfile.mkdtemp(prefix='crnb_'))  # the kernel's cwd and the result file: never the caller's tree
-    output = Path(_abs(output) if output else work/f'{name}_{time.strftime("%Y%m%d_%H%M%S")}.ipynb')
-    params = {k: _abs(v) if k in _PATH_PARAMS else _abs_uri(v) if k == 'tracking_uri' else v
-              for k, v in params.items() if v is not None}
-    params['result_path'] = str(work/'result.json')
-    pm.execute_notebook(str(pipeline_notebook(name)), str(output), parameters=params, progress_bar=progress,
-                        cwd=str(work), kernel_name='python3')
-    result = json.loads(Path(params['result_path']).read_text())
-    client = MlflowClient(tracking_uri=params.get('tracking_uri') or config.tracking_uri())
-    for run_id in result['runs'].values(): client.log_artifact(run_id, str(output), 'notebook')
-    result['notebook'] = str(output)
-    return result
+    from credit_risk_nb.tracking import log_notebook
+    log_notebook(output, result['runs'].values(), MlflowClient(tracking_uri=params.get('tracking_uri') or config.tracking_uri()))
+    return {**result, 'notebook': str(output)}
 
 # %% ../nbs/19_cli.ipynb #fd421dcd
 def _notebook_params(args:dict) -> tuple[str|None, dict]:
@@ -67,8 +82,38 @@ def _notebook_params(args:dict) -> tuple[str|None, dict]:
         if f'no_{flag}' in params: params[flag] = not params.pop(f'no_{flag}')
     return output, params
 
+# %% ../nbs/19_cli.ipynb #447f995b
+def _check_inputs(params:dict):
+    "Before any kernel starts: the files of `params` exist, its spec (a YAML file or a built-in name) reads, its data file is known."
+    from credit_risk_nb.datasets import get_spec, data_path
+    params = _resolve(params)
+    with config.user_errors(ValueError, TypeError, fix="name a built-in data set or correct the spec file (the Datasets chapter documents every field)"):
+        spec = get_spec(params.get('spec_path') or params.get('dataset') or 'german_credit')
+    data_path(spec, params.get('data_path'))
+
+# %% ../nbs/19_cli.ipynb #34a54a58
+def _promotion(registered:dict,  # `register_with_card`'s result: name, version, champion, metric, previous_metric
+               champion:str|None,  # Version that holds the champion alias now
+              ) -> str:
+    "One sentence: did the new version become champion, and why (validation ROC-AUC against the champion's)."
+    v, m, old = registered['version'], registered['metric'], registered['previous_metric']
+    if registered['champion'] and old is None: return f"Version {v} is the champion: the first of {registered['name']} (validation ROC-AUC {m:.4f})."
+    if registered['champion']: return f"Version {v} is the new champion: its validation ROC-AUC {m:.4f} beats the previous champion's {old:.4f}."
+    return f"Version {v} stays challenger: its validation ROC-AUC {m:.4f} does not beat champion version {champion}'s {old:.4f}."
+
+# %% ../nbs/19_cli.ipynb #6536f47d
+def _next_commands(model_uri:str,  # What to serve, e.g. models:/crnb_hmeq@champion
+                   tracking_uri:str,  # The store the runs went to
+                  ) -> list[str]:
+    "Shell commands to serve `model_uri` and browse `tracking_uri`, each with a comment."
+    env = '' if tracking_uri == config.tracking_uri() else f"MLFLOW_TRACKING_URI={shlex.quote(tracking_uri)} "
+    ui = (f"open {tracking_uri}  # the MLflow UI of the tracking server" if tracking_uri.startswith(('http://', 'https://')) else
+          f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri)}  # runs, plots, model card and executed notebook on http://127.0.0.1:5000")
+    return [f"{env}crnb_serve --model_uri {shlex.quote(model_uri)}  # the scoring API on http://127.0.0.1:8000 (docs: /docs)", ui]
+
 # %% ../nbs/19_cli.ipynb #0377906e
 @call_parse
+@config.cli_main
 def crnb_train(
     dataset:str='german_credit',  # Built-in data set: german_credit, credit_risk, hmeq
     data_path:str=None,  # CSV file to read (German Credit is embedded)
@@ -96,17 +141,25 @@ def crnb_train(
 ):
     "Train credit models with the papermill pipeline, log them to MLflow and register the best."
     output, params = _notebook_params(locals())
-    print(f"Training on {spec_path or dataset} ({data_path or 'embedded data'}); MLflow store: {tracking_uri or config.tracking_uri()}")
+    _check_inputs(params)
+    store = _abs_uri(tracking_uri) or config.tracking_uri()
+    print(f"Training on {spec_path or dataset} ({data_path or 'embedded data'}); MLflow store: {store}")
     result = run_pipeline('train', output, **params)
     for kind, run_id in result['runs'].items():
-        m = result['metrics'][kind]
-        print(f"  {kind:8s} run {run_id}: ROC-AUC {m['roc_auc']:.4f}, recall {m['recall']:.3f}, precision {m['precision']:.3f} at cutoff {m['cutoff']:.3f}")
+        m, cv = result['metrics'][kind], result.get('cv', {}).get(kind)
+        print(f"  {kind:8s} run {run_id}: test ROC-AUC {m['roc_auc']:.4f}, recall {m['recall']:.3f}, precision {m['precision']:.3f} at cutoff {m['cutoff']:.3f}")
+        if cv: print(f"  {'':8s} {cv_repeats}x5-fold cross-validation ROC-AUC {cv['roc_auc_mean']:.4f} ± {cv['roc_auc_std']:.4f}")
     reg = result.get('registered')
-    if reg: print(f"Registered {reg['name']} version {reg['version']} from {result['best']} (challenger{', champion' if reg['champion'] else ''}): models:/{reg['name']}/{reg['version']}")
+    if reg:
+        print(f"Registered {reg['name']} version {reg['version']} from {result['best']}: models:/{reg['name']}/{reg['version']}")
+        print(_promotion(reg, result.get('champion')))
     print(f"Executed notebook: {result['notebook']}")
+    uri = f"models:/{reg['name']}@champion" if reg else f"runs:/{result['runs'][result['best']]}/model"
+    print('Next:', *(f'  {c}' for c in _next_commands(uri, store)), sep='\n')
 
 # %% ../nbs/19_cli.ipynb #dddc73a1
 @call_parse
+@config.cli_main
 def crnb_retrain(
     data_path:str=None,  # New training data (CSV in the data set's format; German Credit is embedded)
     dataset:str='german_credit',  # Built-in data set: german_credit, credit_risk, hmeq
@@ -120,6 +173,12 @@ def crnb_retrain(
     ece_tolerance:float=0.02,  # Expected calibration error may rise at most this much
     fairness_threshold:float=0.8,  # Lowest acceptable approval-rate ratio between groups
     fairness_tolerance:float=0.05,  # Below the threshold, how much worse than the champion is tolerated
+    min_roc_auc:float=None,  # Fixed floor: holdout ROC-AUC at least this, whatever the champion (default: the spec's `floors`)
+    max_ece:float=None,  # Fixed ceiling on the expected calibration error (default: the spec's `floors`)
+    max_brier:float=None,  # Fixed ceiling on the Brier score (default: the spec's `floors`)
+    min_approval_ratio:float=None,  # Fixed floor on the lowest approval-rate ratio between groups (default: the spec's `floors`)
+    allow_drift:str=None,  # Why a population move into the PSI act band is accepted (recorded with who); unset, it blocks promotion
+    min_holdout_rows:int=100,  # Fewest holdout applicants new to both models to judge on
     no_promote:store_true=False,  # Judge, but never move the champion
     strict:store_true=False,  # Exit with status 1 when the gate fails
     tracking_uri:str=None,  # MLflow tracking URI (default: the project store)
@@ -129,12 +188,144 @@ def crnb_retrain(
 ):
     "Retrain on new data, register the challenger and run the promotion gate against the champion."
     output, params = _notebook_params(locals())
+    _check_inputs(params)
     print(f"Retraining on {spec_path or dataset} ({data_path or 'embedded data'}); MLflow store: {tracking_uri or config.tracking_uri()}")
     result = run_pipeline('retrain', output, **params)
     gate = result['gate']
     print(f"Registered {gate['name']} version {gate['challenger']} as challenger (run {result['runs'][model]})")
+    h = gate.get('holdout') or {}
+    if h: print(f"Holdout: {h['kept']} applicants neither model trained on (of {h['rows']}; overlap {h['overlap']})"
+                + (f"; not verifiable for the {', '.join(h['unverified'])} (its run stored no row fingerprints)" if h['unverified'] else ''))
     for c in gate['checks']:
         print(f"  {c['check']:28s} {'pass' if c['passed'] else 'FAIL' if c['passed'] is False else 'info'}  {c['detail']}")
+    if gate.get('override'): print(f"Drift override recorded: by {gate['override']['by']}: {gate['override']['reason']}")
     print(result['summary'])
     print(f"Executed notebook: {result['notebook']}")
     if strict and not gate['passed']: raise SystemExit(1)
+
+# %% ../nbs/19_cli.ipynb #0718bfee
+@call_parse
+@config.cli_main
+def crnb_log(
+    output:str='decisions.csv',  # .csv or .parquet file to write
+    start:str=None,  # Window start, ISO time (UTC if no zone); default: the first decision
+    end:str=None,  # Window end (exclusive); default: now
+    model_name:str=None,  # Only decisions of this registered model
+    model_version:str=None,  # Only decisions of this version
+    database_url:str=None,  # Decision log URL (default: CRNB_DATABASE_URL, else the SQLite file in CRNB_HOME)
+):
+    "Export the decisions of a time window from the decision log to CSV or Parquet."
+    from credit_risk_nb.decisions import DecisionLog
+    log = DecisionLog(database_url)
+    n = log.export(output, start, end, model_name, model_version)
+    frame = log.query(start, end, model_name, model_version)
+    versions = frame.groupby(['model_name', 'model_version'], dropna=False).size()
+    print(f"Exported {n} decision(s) from {log.safe_url} to {output}")
+    for (name, version), count in versions.items(): print(f"  {name} version {version}: {count}")
+
+# %% ../nbs/19_cli.ipynb #af613fe9
+@call_parse
+@config.cli_main
+def crnb_drift(
+    data_path:str=None,  # File of current applicants (CSV in the data set's format, or Parquet); default: the decision log
+    start:str=None,  # Decision-log window start (ISO, UTC if no zone); default: end minus `days`
+    end:str=None,  # Decision-log window end (exclusive); default: now
+    days:float=7.0,  # Window length when no start is given
+    model_uri:str=None,  # Model: models:/NAME@alias, models:/NAME/VERSION or a bundle folder (default: the champion)
+    dataset:str='german_credit',  # Data set of the default model name (crnb_<dataset>)
+    reference_path:str=None,  # Training file to compute reference bins from, for a bundle without them
+    output:str='drift_report.html',  # Report file: .html or .md
+    database_url:str=None,  # Decision log URL (default: CRNB_DATABASE_URL, else the SQLite file in CRNB_HOME)
+    tracking_uri:str=None,  # MLflow store (default: the project store)
+    experiment:str='crnb_monitoring',  # MLflow experiment of the report
+    no_mlflow:store_true=False,  # Do not log the report to MLflow
+):
+    "PSI of every input and of the PD against the reference bins of the model version that decided (or of `model_uri`)."
+    import pandas as pd
+    from credit_risk_nb.tracking import load_scorer
+    from credit_risk_nb.drift import reference_bins
+    from credit_risk_nb.decisions import inputs_frame
+    from credit_risk_nb.backtest import read_applicants, log_window, report_drift, registry_scorers, version_groups
+    mlflow_experiment = None if no_mlflow else experiment
+    if data_path or model_uri:
+        scorer = load_scorer(model_uri or f"models:/{config.model_name(dataset)}@champion", tracking_uri)
+        reference = reference_bins(scorer, read_applicants(reference_path, scorer.spec)) if reference_path else None
+        if data_path: data, window = read_applicants(data_path, scorer.spec), dict(data_path=str(data_path))
+        else:
+            decisions, window = log_window(start, end, days, database_url)
+            p = scorer.provenance
+            own = [rows for key, rows in version_groups(decisions) if key == (p.name, str(p.version))]
+            data = inputs_frame(own[0] if own else decisions)
+            if own and len(decisions) > len(data): print(f"Note: {len(decisions) - len(data)} decision(s) in the window were made by other model versions "
+                                                         "and are left out; without --model_uri each version is compared with its own reference.")
+            elif len(decisions): print(f"Note: no decision in the window was made by {p.name} version {p.version}; "
+                                       f"all {len(decisions)} are compared with its reference.")
+        if not len(data): raise SystemExit(f"No applicants to compare ({window})")
+        return report_drift(scorer, data, output, window, reference, mlflow_experiment, tracking_uri)
+    decisions, window = log_window(start, end, days, database_url)
+    if not len(decisions): raise SystemExit(f"No decisions in the log's window ({window})")
+    groups, load, out = version_groups(decisions), registry_scorers(tracking_uri), Path(output)
+    for (name, version), rows in groups:
+        if name is None or version is None:
+            print(f"Note: {len(rows)} decision(s) by a model outside the registry are left out: compare them with --model_uri BUNDLE")
+            continue
+        path = out if len(groups) == 1 else out.with_name(f"{out.stem}_{name}_v{version}{out.suffix}")
+        report_drift(load(name, version), inputs_frame(rows), path, window, None, mlflow_experiment, tracking_uri)
+
+# %% ../nbs/19_cli.ipynb #5e734edb
+@call_parse
+@config.cli_main
+def crnb_outcomes(
+    path:str,  # CSV or Parquet file with columns request_id and defaulted (1/0, yes/no, true/false)
+    start:str=None,  # Back-test window start (ISO, UTC if no zone); default: the first decision
+    end:str=None,  # Back-test window end (exclusive); default: now
+    model_version:str=None,  # Back-test only this model version
+    correction:str=None,  # Reason: outcomes that differ from stored ones replace them (the earlier stay in the history)
+    bands:int=5,  # Score bands in the back-test
+    output:str='backtest_report.html',  # Back-test report: .html or .md
+    database_url:str=None,  # Decision log URL (default: CRNB_DATABASE_URL, else the SQLite file in CRNB_HOME)
+    tracking_uri:str=None,  # MLflow store (default: the project store)
+    experiment:str='crnb_monitoring',  # MLflow experiment of the report
+    no_mlflow:store_true=False,  # Do not log the report to MLflow
+):
+    "Ingest observed outcomes (request id, defaulted) into the decision log, then back-test the PDs."
+    from credit_risk_nb.decisions import DecisionLog
+    from credit_risk_nb.backtest import read_outcomes, outcome_summary, backtest, write_backtest_report, log_report
+    log = DecisionLog(database_url)
+    counts = log.record_outcomes(read_outcomes(path), correction)
+    print(outcome_summary(counts))
+    result = backtest(log, start, end, model_version=model_version, n_bands=bands, tracking_uri=tracking_uri)
+    print(result['table'].round(4).to_string(index=False))
+    print(result['bands'].round(4).to_string(index=False))
+    report = write_backtest_report(result, output)
+    print(f"Report: {report}")
+    if not no_mlflow:
+        r = result['realised']
+        run_id = log_report(report, {f"realised_{k}": v for k, v in r.items()}, dict(versions=', '.join(result['versions'])),
+                            'backtest', experiment, tracking_uri)
+        print(f"Logged to MLflow run {run_id} (experiment {experiment})")
+
+# %% ../nbs/19_cli.ipynb #d0e7920d
+@call_parse
+@config.cli_main
+def crnb_score(
+    model:str,  # Model URI (models:/NAME@champion, runs:/ID/model) or a bundle folder
+    input:str,  # Parquet or CSV file, or a folder of them
+    output:str,  # Output file (.parquet or .csv); a folder when the input is a folder
+    chunk_rows:int=100_000,  # Rows per chunk: memory is bounded by this
+    reasons:int=0,  # Top reasons per applicant (0: none; they cost more than the score)
+    keep:str='',  # Comma-separated input columns to copy into the output, e.g. an application id
+    scheduler:str=None,  # Dask scheduler address for a folder (default: a LocalCluster on this machine)
+    n_workers:int=2,  # Workers of the LocalCluster for a folder
+    tracking_uri:str=None,  # MLflow tracking URI (default: the project store)
+    no_progress:store_true=False,  # Hide the progress bar
+):
+    "Score a Parquet or CSV file (or folder) of applicants with a registered model: PD, decision, points, reasons."
+    from credit_risk_nb.batch import score_file
+    from credit_risk_nb.distributed import connect
+    client = connect(scheduler) if scheduler else None
+    try: summary = score_file(model, input, output, chunk_rows, reasons, keep, client, n_workers, tracking_uri, not no_progress)
+    finally:
+        if client is not None: client.close()
+    invalid = f", {summary['invalid']:,} invalid" if summary['invalid'] else ''
+    print(f"Scored {summary['rows']:,} rows{invalid} in {summary['seconds']:.1f} s ({summary['rows_per_s'] or 0:,} rows/s) -> {summary['output']}")

@@ -4,12 +4,13 @@
 
 # %% ../nbs/00_config.ipynb #ff62db6a
 from __future__ import annotations
-import os, importlib.util
+import os, re, sys, contextlib, functools, importlib.util
 from datetime import datetime, timezone
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['crnb_home', 'tracking_uri', 'artifact_root', 'database_url', 'model_name', 'utc_now', 'package_dir']
+__all__ = ['user_fixes', 'crnb_home', 'runs_dir', 'tracking_uri', 'artifact_root', 'database_url', 'model_name', 'utc_now',
+           'package_dir', 'shorten_quoted', 'user_error_text', 'user_errors', 'cli_main']
 
 # %% ../nbs/00_config.ipynb #b5acfea3
 def crnb_home() -> Path:
@@ -17,6 +18,13 @@ def crnb_home() -> Path:
     home = Path(os.environ.get('CRNB_HOME') or Path.home()/'.credit_risk_nb').expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
     return home
+
+# %% ../nbs/00_config.ipynb #639b756e
+def runs_dir() -> Path:
+    "Folder of the executed pipeline notebooks, successful or failed: `crnb_home()/runs`."
+    path = crnb_home()/'runs'
+    path.mkdir(exist_ok=True)
+    return path
 
 # %% ../nbs/00_config.ipynb #0c53e5ac
 def tracking_uri() -> str:
@@ -47,3 +55,60 @@ def utc_now() -> datetime:
 def package_dir() -> Path:
     "Folder of the installed `credit_risk_nb` package (holds the embedded data and pipeline notebooks)."
     return Path(importlib.util.find_spec('credit_risk_nb').origin).parent
+
+# %% ../nbs/00_config.ipynb #87c55901
+def shorten_quoted(text:str,  # A message that may quote values, e.g. "line 4 ('twenty-two')"
+                   limit:int=200,  # Most characters kept of one quoted value
+                  ) -> str:
+    "`text` with every quoted value ('...' or \"...\") longer than `limit` cut to `limit` characters and an ellipsis."
+    quoted = r"""(?<!\w)(['"])((?:(?!\1).){%d,}?)\1(?!\w)""" % (limit + 1)
+    return re.sub(quoted, lambda m: f"{m[1]}{m[2][:limit]}…{m[1]}", text, flags=re.S)
+
+# %% ../nbs/00_config.ipynb #19006450
+user_fixes = {
+    'SpecError': "correct the spec file (the Datasets chapter documents every field), then run the command again",
+    'DataError': "correct the data (or the spec that describes it) as the message says, then run the command again",
+    'FileNotFoundError': "check the path; a relative path is read from the folder the command runs in ({cwd})",
+}
+
+def user_error_text(err:BaseException,  # The exception, or papermill's error wrapping the one a kernel raised
+                    types:tuple=(),  # Further exception types to treat as the user's (matched by name inside a kernel)
+                    fix:str='',  # What to do about those
+                    prog:str|None=None,  # The command's name (default: this process's)
+                    limit:int=2000,  # Most characters of the message
+                   ) -> str|None:
+    "A few lines saying what went wrong, where and what to do, if `err` is the user's to fix; else None."
+    kernel = hasattr(err, 'ename') and hasattr(err, 'evalue')  # papermill's PapermillExecutionError
+    name, message = (err.ename, err.evalue) if kernel else (type(err).__name__, str(err))
+    names = [name] if kernel else [c.__name__ for c in type(err).__mro__]
+    known = next((n for n in names if n in user_fixes), None)
+    if known is None and not {t.__name__ for t in types} & set(names): return None
+    message = shorten_quoted(message)
+    lines = [f"{prog or Path(sys.argv[0]).name}: {name}: {message[:limit] + ('…' if len(message) > limit else '')}"]
+    lines += [f"  {note}" for note in getattr(err, '__notes__', [])]
+    fix = user_fixes[known].format(cwd=Path.cwd()) if known else fix
+    return '\n'.join(lines + ([f"  To fix: {fix}"] if fix else []))
+
+# %% ../nbs/00_config.ipynb #17f0ad84
+class user_errors(contextlib.ContextDecorator):
+    "Context manager and decorator: an error that is the user's to fix -> `user_error_text` on stderr, exit status 2."
+    def __init__(self,
+                 *types:type,  # Further exception types to treat as the user's, e.g. ValueError around spec loading
+                 fix:str='',  # What to do about those
+                 status:int=2,  # Exit status
+                ): self.types, self.fix, self.status = types, fix, status
+    def __enter__(self): return self
+    def __exit__(self, typ, err, tb):
+        text = None if err is None else user_error_text(err, self.types, self.fix)
+        if text is None: return False
+        print(text, file=sys.stderr)
+        raise SystemExit(self.status) from None
+
+# %% ../nbs/00_config.ipynb #73d3ddb8
+def cli_main(func):
+    "Decorator for a console script's function (below `@call_parse`): no artifact progress bars, `user_errors` -> exit 2."
+    @functools.wraps(func)
+    def _main(*args, **kwargs):
+        os.environ.setdefault('MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR', 'false')
+        with user_errors(): return func(*args, **kwargs)
+    return _main

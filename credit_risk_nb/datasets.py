@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_datasets.ipynb #d0d2b5e4
 from __future__ import annotations
-import hashlib, io, json, math
+import codecs, difflib, hashlib, inspect, json, numbers, reprlib
 from dataclasses import dataclass, field, asdict, fields, MISSING
 from pathlib import Path
 from typing import Any
@@ -12,9 +12,59 @@ import numpy as np, pandas as pd, yaml
 from .config import package_dir
 
 # %% auto #0
-__all__ = ['german_credit', 'credit_risk', 'hmeq', 'specs', 'na_values', 'Feature', 'Derived', 'DatasetSpec', 'builtin_spec',
-           'get_spec', 'DataError', 'QualityIssue', 'QualityReport', 'read_text', 'validate', 'check_target',
-           'data_path', 'data_hash', 'load_dataset']
+__all__ = ['spec_types', 'spec_choices', 'floor_keys', 'german_credit', 'credit_risk', 'hmeq', 'specs', 'na_values', 'SpecError',
+           'type_names', 'Feature', 'Derived', 'DatasetSpec', 'builtin_spec', 'get_spec', 'DataError', 'QualityIssue',
+           'QualityReport', 'read_hint', 'read_text', 'validate', 'check_target', 'data_path', 'data_hash',
+           'load_dataset']
+
+# %% ../nbs/01_datasets.ipynb #1e30b427
+class SpecError(ValueError):
+    "The spec cannot be used as it is: the message names the place, the key and what to write instead."
+
+# %% ../nbs/01_datasets.ipynb #95dc2697
+spec_types = {'str': (str, 'text', 'string'), 'float': (numbers.Real, 'a number', 'number'), 'int': (numbers.Integral, 'a whole number', 'integer'),
+              'bool': (bool, 'true or false', 'boolean'), 'dict': (dict, 'a mapping', 'object'), 'list': (list, 'a list', 'array'),
+              'None': (type(None), 'empty', 'null'), 'Any': (object, 'anything', None)}  # annotation -> (Python type, in words, JSON type)
+spec_choices = {'kind': ('numeric', 'categorical'), 'monotone': (-1, 0, 1)}  # keys with a closed set of values
+
+# %% ../nbs/01_datasets.ipynb #4098990b
+def type_names(t) -> list[str]:
+    "The type names annotation `t` allows ('float|None' -> ['float', 'None']), whether it is text or evaluated types."
+    t = t if isinstance(t, str) else getattr(t, '__name__', str(t)).replace('NoneType', 'None')
+    return [n.strip() for n in t.split('|')]
+
+# %% ../nbs/01_datasets.ipynb #3f01bf58
+def _check_types(obj, where:str):
+    "Raise `SpecError` for the first field of dataclass `obj` whose value is not of its annotated type or not among its choices."
+    for f in fields(obj):
+        value, names = getattr(obj, f.name), type_names(f.type)
+        if not any(isinstance(value, spec_types[n][0]) and not (isinstance(value, bool) and n in ('int', 'float')) for n in names):
+            quote = ' (quote it in YAML)' if names == ['str'] and isinstance(value, numbers.Number) else ''
+            raise SpecError(f"{where}: {f.name} must be {' or '.join(spec_types[n][1] for n in names)}, not {reprlib.repr(value)}{quote}")
+        if f.name in spec_choices and value not in spec_choices[f.name]:
+            raise SpecError(f"{where}: {f.name} must be one of {', '.join(map(repr, spec_choices[f.name]))}, not {reprlib.repr(value)}")
+
+# %% ../nbs/01_datasets.ipynb #f7fa9f00
+def _unknown(where:str, key, keys:list) -> SpecError:
+    "The error for an unknown `key`, suggesting the closest of `keys` (all the equally close ones)."
+    score = {k: difflib.SequenceMatcher(None, str(key), k).ratio() for k in keys}
+    close = [k for k in keys if score[k] >= 0.6 and score[k] == max(score.values())]
+    return SpecError(f"{where}: unknown key {key!r}; " + (f"did you mean {' or '.join(map(repr, close))}?" if close else f"valid keys: {', '.join(keys)}"))
+
+def _where(key:str, d, i:int) -> str:
+    "How to name item `i` of the list `key` in a message: \"feature 'age'\" when it has a name, else 'features[3]'."
+    return f"{key.rstrip('s')} {d['name']!r}" if isinstance(d, dict) and isinstance(d.get('name'), str) else f"{key}[{i}]"
+
+def _build(cls, d, where:str):
+    "`cls(**d)` from a mapping `d`; a non-mapping, an unknown key or a missing key is a `SpecError` naming `where`."
+    if isinstance(d, cls): return d
+    if not isinstance(d, dict): raise SpecError(f"{where}: expected a mapping of {cls.__name__} keys (`key: value` lines), not {reprlib.repr(d)}")
+    keys = [f.name for f in fields(cls)]
+    for k in d:
+        if k not in keys: raise _unknown(where, k, keys)
+    need = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING and f.name not in d]
+    if need: raise SpecError(f"{where}: missing key(s) {', '.join(need)}")
+    return cls(**d)
 
 # %% ../nbs/01_datasets.ipynb #f4d5a487
 @dataclass
@@ -27,30 +77,42 @@ class Feature:
     min: float|None = None  # Numeric: smallest plausible value; below it is counted and set missing
     max: float|None = None  # Numeric: largest plausible value; above it is counted and set missing
     missing: bool = False  # May the value be missing?
-    monotone: int = 0  # +1: risk may only rise with the value, -1: only fall, 0: free
+    monotone: int = 0  # Numeric: +1: risk may only rise with the value, -1: only fall, 0: free
     protected: bool = False  # Protected attribute: fairness report only, never cited as a reason
     model: bool = True  # Is it an input of the model?
     reason: str|dict = ''  # Adverse-action text(s): by side ('high', 'low', 'missing') or by code; see `reason_sides`
-    groups: dict|list|None = None  # Fairness groups: code -> group (categorical) or band edges (numeric)
-    elderly: float|None = None  # An age field: the first elderly age (Reg B: 62), checked to be scored no worse
+    groups: dict|list|None = None  # Fairness groups: code -> group (categorical) or increasing band edges (numeric)
+    elderly: float|None = None  # Numeric age field: the first elderly age (Reg B: 62), checked to be scored no worse
     example: Any = None  # Example value for the API's documentation
 
     def __post_init__(self):
-        if self.kind not in ('numeric', 'categorical'): raise ValueError(f"{self.name}: kind must be 'numeric' or 'categorical', not {self.kind!r}")
-        if self.kind == 'categorical' and not self.labels: raise ValueError(f"{self.name}: a categorical field needs its `labels`")
-        if self.monotone not in (-1, 0, 1): raise ValueError(f"{self.name}: monotone must be -1, 0 or 1")
+        where = f"feature {self.name!r}"
+        _check_types(self, where)
+        numeric_only = [k for k in ('min', 'max', 'elderly') if getattr(self, k) is not None] + ['monotone'] * bool(self.monotone)
+        if self.kind == 'categorical' and not self.labels: raise SpecError(f"{where}: a categorical field needs its `labels` (code: readable label)")
+        if self.kind == 'categorical' and numeric_only: raise SpecError(f"{where}: {', '.join(numeric_only)} apply to numeric fields only; remove them or set `kind: numeric`")
+        if self.kind == 'numeric' and self.labels is not None: raise SpecError(f"{where}: labels apply to categorical fields only; set `kind: categorical` or remove them")
+        if None not in (self.min, self.max) and self.min > self.max: raise SpecError(f"{where}: min {self.min} is above max {self.max}")
         if self.labels is not None: self.labels = {str(k): str(v) for k, v in self.labels.items()}
+        if self.groups is not None: self._check_groups(where)
         if self.example is None: self.example = next(iter(self.labels)) if self.labels else self.min
-        if isinstance(self.reason, dict): self._check_reasons()
+        if isinstance(self.reason, dict): self._check_reasons(where)
     @property
     def categories(self) -> list[str]: return list(self.labels or {})
-    def _check_reasons(self):
+    def _check_groups(self, where):
+        g = self.groups
+        if self.kind == 'categorical':
+            unknown = [k for k in g if str(k) not in self.labels] if isinstance(g, dict) else [g]
+            if unknown: raise SpecError(f"{where}: groups map codes of `labels` to group names; not {reprlib.repr(unknown)}")
+        elif not (isinstance(g, list) and all(isinstance(x, numbers.Real) for x in g) and g == sorted(set(g))):
+            raise SpecError(f"{where}: groups of a numeric field are increasing band edges, e.g. [18, 25, 35, 50, 65, 101], not {reprlib.repr(g)}")
+    def _check_reasons(self, where):
         self.reason = {str(k): str(v) for k, v in self.reason.items()}
         allowed = self.categories + ['missing'] if self.kind == 'categorical' else ['high', 'low', 'missing']
         unknown = [k for k in self.reason if k not in allowed]
-        if unknown: raise ValueError(f"{self.name}: reason keys {unknown} are not among {allowed}")
+        if unknown: raise SpecError(f"{where}: reason keys {unknown} are not among {allowed}")
         favourable = {1: 'low', -1: 'high'}.get(self.monotone) if self.kind == 'numeric' else None
-        if favourable in self.reason: raise ValueError(f"{self.name}: a '{favourable}' value lowers the risk (monotone {self.monotone:+d}); it has no adverse-action text")
+        if favourable in self.reason: raise SpecError(f"{where}: a '{favourable}' value lowers the risk (monotone {self.monotone:+d}); it has no adverse-action text")
     def reason_sides(self) -> dict:
         "Reason texts by side or by code. A plain text: every code (with its label), or the risky side ('*': the data decides)."
         if isinstance(self.reason, dict): return dict(self.reason)
@@ -67,6 +129,7 @@ class Derived:
     denominator: str  # Numeric input below
     description: str = ''  # What it measures
     monotone: int = 0  # Direction of risk, as for `Feature`
+    def __post_init__(self): _check_types(self, f"derived {self.name!r}")
     @property
     def inputs(self) -> list[str]: return [self.numerator, self.denominator]
 
@@ -81,6 +144,9 @@ def _compact(obj) -> dict:
         if value != default: out[f.name] = value
     return out
 
+# %% ../nbs/01_datasets.ipynb #8078ce2f
+floor_keys = ['min_roc_auc', 'max_ece', 'max_brier', 'min_approval_ratio']  # the promotion gate's fixed standards (see Retraining)
+
 # %% ../nbs/01_datasets.ipynb #f3c5a8c5
 @dataclass
 class DatasetSpec:
@@ -88,25 +154,49 @@ class DatasetSpec:
     name: str  # Short name, e.g. 'german_credit'
     target: str  # Target column
     default_value: Any  # Value of the target that means default
-    features: list  # `Feature`s (or dicts of their fields)
-    derived: list = field(default_factory=list)  # `Derived` features (or dicts)
+    features: list  # `Feature`s (or mappings of their keys)
+    derived: list = field(default_factory=list)  # `Derived` features (or mappings of their keys)
+    id: list = field(default_factory=list)  # Id columns (e.g. the application number): read as text, kept with the rows, never a model input
     good_value: Any = None  # Value that means repaid; None: any other value of a binary target
     description: str = ''  # What the data set is
     source: str = ''  # Where it comes from, with its licence
-    read: dict = field(default_factory=dict)  # Extra `pandas.read_csv` arguments (sep, header, names)
+    sep: str = ','  # Column separator of the file, e.g. ';' or "\t"
+    encoding: str = 'utf-8'  # Text encoding of the file, e.g. 'latin-1' for files from older systems
+    read: dict = field(default_factory=dict)  # Further `pandas.read_csv` arguments (header, names, decimal...)
     min_rows: int = 100  # Fewer usable rows than this is an error
     cost_fn: float = 5.0  # Cost of accepting an applicant who defaults
     cost_fp: float = 1.0  # Cost of declining an applicant who would have repaid
     path: str|None = None  # Default file location (built-in data sets)
+    floors: dict = field(default_factory=dict)  # Fixed standards of the promotion gate: min_roc_auc, max_ece, max_brier, min_approval_ratio
 
     def __post_init__(self):
-        self.features = [f if isinstance(f, Feature) else Feature(**f) for f in self.features]
-        self.derived = [d if isinstance(d, Derived) else Derived(**d) for d in self.derived]
+        where = f"spec {self.name!r}"
+        _check_types(self, where)
+        if not self.features: raise SpecError(f"{where}: features is empty; list the fields of the file")
+        self.features = [_build(Feature, f, _where('features', f, i)) for i, f in enumerate(self.features)]
+        self.derived = [_build(Derived, d, _where('derived', d, i)) for i, d in enumerate(self.derived)]
         names = [f.name for f in self.features] + [d.name for d in self.derived]
-        if len(set(names)) != len(names): raise ValueError(f"{self.name}: duplicate field names in the spec")
+        if twice := sorted({n for n in names if names.count(n) > 1}): raise SpecError(f"{where}: {twice} declared twice; keep one")
+        if not all(isinstance(c, str) for c in self.id): raise SpecError(f"{where}: id lists column names, e.g. [application_id], not {reprlib.repr(self.id)}")
+        if self.target in names + self.id: raise SpecError(f"{where}: the target {self.target!r} is also listed as a feature or an id; remove it there")
+        if clash := [c for c in self.id if c in names]: raise SpecError(f"{where}: id column(s) {clash} are also features; an id is never a model input, remove it from features")
+        if str(self.good_value) == str(self.default_value): raise SpecError(f"{where}: good_value and default_value are both {self.default_value!r}; each needs its own target value")
+        for k in ('min_rows', 'cost_fn', 'cost_fp'):
+            if getattr(self, k) < (k != 'min_rows'): raise SpecError(f"{where}: {k} must be {'0 or more' if k == 'min_rows' else 'positive'}, not {getattr(self, k)}")
         for d in self.derived:
-            for c in d.inputs:
-                if c not in self and self[c].kind != 'numeric': raise ValueError(f"{d.name}: {c} is not a numeric feature")
+            if bad := [c for c in d.inputs if c not in self or self[c].kind != 'numeric']: raise SpecError(f"derived {d.name!r}: {bad} must be numeric features of the spec")
+        self._check_read(where)
+        for k, v in self.floors.items():
+            if k not in floor_keys: raise _unknown(f"{where}: floors", k, floor_keys)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1: raise SpecError(f"{where}: floors: {k} must be a number from 0 to 1, not {v!r}")
+    def _check_read(self, where):
+        try: codecs.lookup(self.encoding)
+        except LookupError: raise SpecError(f"{where}: unknown encoding {self.encoding!r}; e.g. 'utf-8', 'latin-1', 'cp1252'") from None
+        if not self.sep: raise SpecError(f"{where}: sep is empty; e.g. ',' or ';'")
+        allowed = [k for k in inspect.signature(pd.read_csv).parameters if k not in ('filepath_or_buffer', 'dtype', 'keep_default_na', 'skipinitialspace')]
+        for k in self.read:
+            if k not in allowed: raise _unknown(f"{where}: read", k, allowed)
+            if k in ('sep', 'encoding') and getattr(self, k) != {'sep': ',', 'encoding': 'utf-8'}[k]: raise SpecError(f"{where}: {k} is set twice (top level and under read); keep one")
     def __contains__(self, name): return any(f.name == name for f in self.features)
     def __getitem__(self, name) -> Feature:
         for f in self.features:
@@ -118,20 +208,27 @@ class DatasetSpec:
     def model_features(self) -> list[Feature]: return [f for f in self.features if f.model]
     @property
     def protected(self) -> list[Feature]: return [f for f in self.features if f.protected]
+    @property
+    def csv_args(self) -> dict: return {'sep': self.sep, 'encoding': self.encoding, **self.read}
     def to_dict(self) -> dict: return json.loads(json.dumps(asdict(self), default=str))
     def to_yaml(self) -> str:
         "The spec as YAML, each field with only what differs from the defaults."
         d = {**_compact(self), 'features': [_compact(f) for f in self.features], 'derived': [_compact(d) for d in self.derived]}
         return yaml.safe_dump(json.loads(json.dumps(d, default=str)), sort_keys=False, allow_unicode=True, width=120)
     @classmethod
-    def from_dict(cls, d:dict): return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
+    def from_dict(cls, d:dict):
+        "A spec from a mapping of its keys; an unknown key, a wrong type or an impossible value is a `SpecError`."
+        return _build(cls, d, f"spec {d['name']!r}" if isinstance(d, dict) and isinstance(d.get('name'), str) else 'spec')
     @classmethod
     def from_yaml(cls, path):
         "Read a spec from a YAML file (a user's own data set needs only this file)."
-        try: d = yaml.safe_load(Path(path).read_text())
-        except yaml.YAMLError as e: raise ValueError(f"{path}: not valid YAML: {e}") from None
-        if not isinstance(d, dict): raise ValueError(f"{path}: a spec file holds a mapping of spec fields")
-        return cls.from_dict(d)
+        path = Path(path)
+        if not path.is_file(): raise SpecError(f"{path}: no such spec file")
+        try: d = yaml.safe_load(path.read_text(encoding='utf-8'))
+        except (yaml.YAMLError, UnicodeDecodeError) as e: raise SpecError(f"{path}: not a valid YAML file: {e}") from None
+        if not isinstance(d, dict): raise SpecError(f"{path}: a spec file holds a mapping of spec keys (name, target, default_value, features...)")
+        try: return cls.from_dict(d)
+        except SpecError as e: raise SpecError(f"{path}: {e}") from None
 
 # %% ../nbs/01_datasets.ipynb #6fd79c23
 def builtin_spec(name:str) -> DatasetSpec:
@@ -205,18 +302,38 @@ def _has_tabulate():
     try: import tabulate; return True
     except ImportError: return False
 
+# %% ../nbs/01_datasets.ipynb #57e4bd67
+def read_hint(path,  # The file
+              sep:str=',',  # Separator it was read with
+              encoding:str='utf-8',  # Encoding it was read with
+             ) -> str:
+    "What to set in the spec when the file at `path` looks like it needs another `encoding` or `sep` ('' when it does not)."
+    data = Path(path).read_bytes()
+    try: header = data.decode(encoding).partition('\n')[0]
+    except UnicodeDecodeError as e:
+        line = data.count(b'\n', 0, e.start) + 1
+        return f"line {line} has a byte ({data[e.start]:#04x}) that is not {encoding}: set `encoding: latin-1` (or the file's own) in the spec"
+    counts = {s: header.count(s) for s in (',', ';', '\t', '|')}
+    best = max(counts, key=counts.get)
+    if best == sep or counts[best] <= header.count(sep): return ''
+    name = 'tab' if best == '\t' else best
+    return f"the header looks {name}-separated: set `sep: {json.dumps(best)}` in the spec"
+
 # %% ../nbs/01_datasets.ipynb #9843fb08
 na_values = {'', 'na', 'nan', 'null', 'none', '?'}
 
 # %% ../nbs/01_datasets.ipynb #cd235ce4
 def read_text(path, spec:DatasetSpec) -> pd.DataFrame:
-    "The file at `path` as text columns (missing as ''), read as `spec.read` says: nothing parsed yet."
-    path = Path(path)
+    "The file at `path` as text columns (missing as ''), read as the spec says (`sep`, `encoding`, `read`): nothing parsed yet."
+    path, args = Path(path), spec.csv_args
     if not path.exists(): raise DataError(f"{path}: no such file")
     if path.stat().st_size == 0: raise DataError(f"{path}: the file is empty (no rows)")
-    try: return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, **spec.read)
+    try: raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, **args)
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
-        raise DataError(f"{path}: not a readable CSV file for {spec.name} ({type(e).__name__}: {str(e)[:200]})") from None
+        why = read_hint(path, args['sep'], args['encoding']) or f"{type(e).__name__}: {str(e)[:200]}"
+        raise DataError(f"{path}: not a readable CSV file for {spec.name}: {why}") from None
+    if raw.shape[1] == 1 and (why := read_hint(path, args['sep'], args['encoding'])): raise DataError(f"{path}: read as one column; {why}")
+    return raw
 
 # %% ../nbs/01_datasets.ipynb #388ee955
 def _examples(lines,  # The file line of each row
@@ -269,19 +386,25 @@ def validate(raw:pd.DataFrame,  # The file as text columns (`read_text`)
     report = QualityReport(spec.name, rows_read=len(raw))
     if len(raw) == 0: raise DataError(f"{spec.name}: the data has no rows")
     need = spec.columns + ([spec.target] if require_target else [])
-    missing_cols = [c for c in need if c not in raw.columns]
+    ids = [c for c in spec.id if require_target or c in raw.columns]
+    missing_cols = [c for c in ids + need if c not in raw.columns]
     if missing_cols: raise DataError(f"{spec.name}: missing column(s) {missing_cols}; found {list(raw.columns)[:30]}")
     lines = np.arange(first_line, first_line + len(raw))
-    text = {c: raw[c].astype(str).str.strip() for c in need}
+    text = {c: raw[c].astype(str).str.strip() for c in ids + need}
     is_na = {c: text[c].str.lower().isin(na_values).to_numpy() for c in need}
-    out, keep = {}, np.ones(len(raw), bool)
+    out, keep = {c: text[c].to_numpy() for c in ids}, np.ones(len(raw), bool)
     for f in spec.features:
         out[f.name] = _parse_field(f, text[f.name], is_na[f.name], keep, lines, report, spec)
     if require_target: keep &= check_target(text[spec.target], is_na[spec.target], spec, report, lines, out)
     frame = pd.DataFrame(out)
-    dup = frame.duplicated().to_numpy() & keep
+    undeclared = raw[[c for c in raw.columns if c not in frame.columns]].reset_index(drop=True)
+    dup = pd.concat([frame, undeclared], axis=1).duplicated().to_numpy() & keep
     report.add('duplicates', None, dup, lines, 'dropped', 'exact duplicate of an earlier row')
     keep &= ~dup
+    for c in ids:
+        again = np.zeros(len(raw), bool)
+        again[keep] = pd.Series(out[c][keep]).duplicated(keep=False).to_numpy()
+        report.add('repeated_id', c, again, lines, 'kept', 'the same id on rows that differ')
     frame = frame[keep].reset_index(drop=True)
     report.rows_kept = len(frame)
     if require_target:
@@ -329,7 +452,7 @@ def data_hash(path, spec:DatasetSpec) -> str:
 
 # %% ../nbs/01_datasets.ipynb #ca568723
 def load_dataset(spec:str|Path|DatasetSpec='german_credit', path=None) -> tuple[pd.DataFrame, QualityReport]:
-    "Read and validate a credit data set: (frame of usable rows, `QualityReport`)."
+    "Read and validate a credit data set: (frame of usable rows, its `id` columns first, `QualityReport`)."
     spec = get_spec(spec)
     path = data_path(spec, path)
     raw = read_text(path, spec)

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import sqlalchemy as sa
 from fastcore.basics import patch
-from fastcore.script import call_parse
 from . import config
 
 # %% auto #0
 __all__ = ['decisions_table', 'outcomes_table', 'DecisionLogError', 'DuplicateDecision', 'utc', 'to_json', 'DecisionLog',
-           'decision_rows', 'inputs_frame', 'DecisionWriter', 'parse_defaulted', 'crnb_log']
+           'decision_rows', 'inputs_frame', 'DecisionWriter', 'parse_defaulted']
 
 # %% ../nbs/11_decisions.ipynb #1228089c
 _metadata = sa.MetaData()
@@ -122,7 +121,9 @@ class DecisionLog:
     @property
     def backend(self) -> str: return self.engine.dialect.name
     def __repr__(self): return f"DecisionLog({self.safe_url})"
-    def close(self): self.engine.dispose()
+    def close(self):
+        "Close the connections of the log."
+        self.engine.dispose()
 
 def _why(e:Exception) -> str:
     orig = getattr(e, 'orig', None) or e
@@ -376,21 +377,3 @@ def outcome_history(self:DecisionLog, request_id:str|None=None) -> pd.DataFrame:
     stmt = sa.select(*o.c).order_by(o.c.id)
     if request_id is not None: stmt = stmt.where(o.c.request_id == str(request_id))
     return _frame(self, stmt, [c.name for c in o.c])
-
-# %% ../nbs/11_decisions.ipynb #1268cafc
-@call_parse
-def crnb_log(
-    output:str='decisions.csv',  # .csv or .parquet file to write
-    start:str=None,  # Window start, ISO time (UTC if no zone); default: the first decision
-    end:str=None,  # Window end (exclusive); default: now
-    model_name:str=None,  # Only decisions of this registered model
-    model_version:str=None,  # Only decisions of this version
-    database_url:str=None,  # Decision log URL (default: CRNB_DATABASE_URL, else the SQLite file in CRNB_HOME)
-):
-    "Export the decisions of a time window from the decision log to CSV or Parquet."
-    log = DecisionLog(database_url)
-    n = log.export(output, start, end, model_name, model_version)
-    frame = log.query(start, end, model_name, model_version)
-    versions = frame.groupby(['model_name', 'model_version'], dropna=False).size()
-    print(f"Exported {n} decision(s) from {log.safe_url} to {output}")
-    for (name, version), count in versions.items(): print(f"  {name} version {version}: {count}")

@@ -51,9 +51,13 @@ class Encoder:
             else: enc.stats[c] = dict(mode=int(np.bincount(col[~np.isnan(col)].astype(int)).argmax()))
         return enc
 
-    def to_json(self) -> dict: return dict(spec=self.spec.to_dict(), inputs=self.inputs, stats=self.stats)
+    def to_json(self) -> dict:
+        "The fitted encoder as plain JSON (spec, inputs and statistics)."
+        return dict(spec=self.spec.to_dict(), inputs=self.inputs, stats=self.stats)
     @classmethod
-    def from_json(cls, state:dict): return cls(DatasetSpec.from_dict(state['spec']), state['inputs'], state['stats'])
+    def from_json(cls, state:dict):
+        "An encoder from its `to_json` state."
+        return cls(DatasetSpec.from_dict(state['spec']), state['inputs'], state['stats'])
     def __repr__(self): return f"Encoder({self.spec.name}: {len(self.inputs)} inputs + {len(self.derived)} derived)"
 
 # %% ../nbs/02_features.ipynb #18193a97

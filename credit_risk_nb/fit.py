@@ -16,7 +16,7 @@ from .drift import reference_bins
 
 # %% auto #0
 __all__ = ['ranking_metrics', 'decision_costs', 'local_fitter', 'low_risk', 'fit_bundle', 'scorer_metrics', 'validation_metrics',
-           'repeated_cv', 'cv_metrics']
+           'repeated_cv', 'cv_metrics', 'row_hashes']
 
 # %% ../nbs/08_fit.ipynb #6513c454
 def decision_costs(spec:DatasetSpec,  # The data set's spec (its costs are the default)
@@ -138,3 +138,13 @@ def repeated_cv(frame:pd.DataFrame, # Validated data set (from `load_dataset`)
 def cv_metrics(cv:dict, prefix:str='cv_') -> dict:
     "Flat `{cv_roc_auc_mean: ..., cv_roc_auc_std: ...}` of a `repeated_cv` result, for MLflow."
     return {f'{prefix}{k}_{s}': float(cv[s][k]) for k in cv['mean'] for s in ('mean', 'std')}
+
+# %% ../nbs/08_fit.ipynb #fa6dfdd2
+def row_hashes(frame:pd.DataFrame,  # Validated applicants (from `load_dataset`)
+               spec:DatasetSpec|str,  # Their spec: the fields that identify an applicant
+              ) -> np.ndarray:
+    "A 64-bit fingerprint of each applicant's fields (not the outcome): equal rows, equal hashes, across files."
+    spec = get_spec(spec)
+    canon = pd.DataFrame({f.name: pd.to_numeric(frame[f.name], errors='coerce').astype('float64') if f.kind == 'numeric'
+                          else frame[f.name].astype('string').fillna('<missing>').astype(str) for f in spec.features if f.name in frame})
+    return pd.util.hash_pandas_object(canon, index=False).to_numpy(dtype='uint64')

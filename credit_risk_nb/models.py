@@ -92,11 +92,19 @@ class LogisticModel:
         signs = [directions[c] for c in encoder.design_sources]
         coef, intercept = fit_signed_logistic(encoder.design(X), np.asarray(y), signs, C)
         return cls(encoder, coef, intercept, C)
-    def margin(self, X) -> np.ndarray: return self.encoder.design(X) @ self.coef + self.intercept
-    def threads(self, nthread:int|None=None): return nullcontext()  # numpy: nothing to set
-    def save(self, path:Path): Path(path).write_text(json.dumps(dict(coef=self.coef.tolist(), intercept=self.intercept, C=self.C)))
+    def margin(self, X) -> np.ndarray:
+        "Log-odds of default for encoded rows `X`."
+        return self.encoder.design(X) @ self.coef + self.intercept
+    def threads(self, nthread:int|None=None):
+        "A context in which scoring uses `nthread` threads (numpy: nothing to set)."
+        return nullcontext()  # numpy: nothing to set
+    def save(self, path:Path):
+        "Write the coefficients to `path` as JSON."
+        Path(path).write_text(json.dumps(dict(coef=self.coef.tolist(), intercept=self.intercept, C=self.C)))
     @classmethod
-    def load(cls, path:Path, encoder:Encoder): return cls(encoder, **json.loads(Path(path).read_text()))
+    def load(cls, path:Path, encoder:Encoder):
+        "The model saved at `path`, over `encoder`."
+        return cls(encoder, **json.loads(Path(path).read_text()))
     params = property(lambda self: {'C': self.C})
 
 # %% ../nbs/03_models.ipynb #03af293a
@@ -131,7 +139,9 @@ class XGBModel:
                             early_stopping_rounds=stop if evals else None, verbose_eval=False)
         if evals: booster = booster[: booster.best_iteration + 1]
         return cls(booster, {**p, 'n_estimators': booster.num_boosted_rounds(), 'seed': seed})
-    def margin(self, X) -> np.ndarray: return self.booster.inplace_predict(X, predict_type='margin').astype('float64')
+    def margin(self, X) -> np.ndarray:
+        "Log-odds of default for encoded rows `X` (the raw margin of the trees)."
+        return self.booster.inplace_predict(X, predict_type='margin').astype('float64')
     def threads(self, nthread:int|None=None):
         "Context in which XGBoost predicts on `nthread` threads (None: its default)."
         return xgb.config_context(nthread=nthread) if nthread else nullcontext()
@@ -141,9 +151,13 @@ class XGBModel:
         dm = xgb.DMatrix(X, feature_names=encoder.columns, feature_types=encoder.feature_types, enable_categorical=True,
                          nthread=1 if len(X) <= 64 else -1)
         return self.booster.predict(dm, pred_contribs=True)
-    def save(self, path:Path): self.booster.save_model(str(path))
+    def save(self, path:Path):
+        "Write the booster to `path` in XGBoost's own format (JSON or UBJ)."
+        self.booster.save_model(str(path))
     @classmethod
-    def load(cls, path:Path, encoder:Encoder=None): return cls(xgb.Booster(model_file=str(path)))
+    def load(cls, path:Path, encoder:Encoder=None):
+        "The booster saved at `path` (the encoder is not needed: categories are in the booster)."
+        return cls(xgb.Booster(model_file=str(path)))
 
 # %% ../nbs/03_models.ipynb #422f0f1d
 def monotone_violations(model,  # A fitted model (`margin`)
@@ -219,9 +233,13 @@ class Calibrator:
         best = cls._fit(min(brier, key=lambda k: brier[k]*handicap[k]), m, y)
         best.brier = brier
         return best
-    def to_json(self) -> dict: return dict(method=self.method, a=self.a, b=self.b, x=self.x, y=self.y, brier=self.brier)
+    def to_json(self) -> dict:
+        "The fitted calibration map as plain JSON."
+        return dict(method=self.method, a=self.a, b=self.b, x=self.x, y=self.y, brier=self.brier)
     @classmethod
-    def from_json(cls, state:dict): return cls(**state)
+    def from_json(cls, state:dict):
+        "A calibrator from its `to_json` state."
+        return cls(**state)
 
 # %% ../nbs/03_models.ipynb #46817a21
 model_types = {'xgboost': XGBModel, 'logreg': LogisticModel}

@@ -4,20 +4,25 @@
 
 # %% ../nbs/16_retrain.ipynb #7b2a5d32
 from __future__ import annotations
-import json, math
-from dataclasses import dataclass
+import getpass, json, math, os, tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 import numpy as np, pandas as pd
+from scipy.stats import chi2
 import mlflow
 from mlflow import MlflowClient
-from .evaluation import fairness_report
-from .fit import scorer_metrics
+from .datasets import DatasetSpec, load_dataset
+from .evaluation import fairness_report, plot_roc, plot_calibration
+from .fit import scorer_metrics, row_hashes
+from .reports import write_report
 from .pipeline import Prepared, fit_scorer, log_training_run, parse_list
 from .scoring import Scorer
-from .tracking import use_tracking, load_scorer, move_alias
-from .drift import drift_report, NoReference
+from .tracking import use_tracking, load_scorer, move_alias, training_run, record_history
+from .drift import drift_report, NoReference, psi_bands
 
 # %% auto #0
-__all__ = ['train_challenger', 'register_challenger', 'gate_metrics', 'gate_checks', 'GateReport', 'promotion_gate']
+__all__ = ['floor_checks_known', 'train_challenger', 'register_challenger', 'gate_metrics', 'gate_checks', 'floor_checks',
+           'GateError', 'training_rows', 'fair_holdout', 'gate_holdout', 'GateReport', 'psi_noise', 'promotion_gate']
 
 # %% ../nbs/16_retrain.ipynb #6e87db21
 def train_challenger(data:Prepared,  # Validated new data and its split (from `prepare`)
@@ -29,16 +34,19 @@ def train_challenger(data:Prepared,  # Validated new data and its split (from `p
                     ) -> tuple[str, Scorer, dict]:
     "Fit `kind` on `data` and log it as one MLflow run tagged `purpose=retrain`: (run id, scorer, metrics)."
     drop = parse_list(drop_features)
-    with mlflow.start_run(run_name=f"{data.spec.name}-{kind}-retrain"):
+    with training_run(data.spec.name, kind, 'retrain'):
         scorer, metrics = fit_scorer(kind, data, drop, seed, params, costs)
-        mlflow.set_tag('purpose', 'retrain')
         logged = dict(dataset=data.spec.name, model=kind, seed=seed, drop_features=drop or 'none')
         return log_training_run(scorer, metrics, data, logged), scorer, metrics
 
 # %% ../nbs/16_retrain.ipynb #9226b1e8
-def register_challenger(run_id:str, name:str) -> str:
+def register_challenger(run_id:str,  # The training run that logged the model
+                        name:str,  # Registered model name
+                        description:str|None=None,  # Markdown for the version's page (e.g. `model_card.card_summary`)
+                       ) -> str:
     "Register the model of `run_id` as a new version of `name` with alias `challenger`; returns the version."
     mv = mlflow.register_model(f"runs:/{run_id}/model", name)
+    if description: MlflowClient().update_model_version(name, mv.version, description=description)
     move_alias(name, 'challenger', mv.version, 'retrained; waiting for the promotion gate')
     return str(mv.version)
 
@@ -52,7 +60,7 @@ def gate_metrics(scorer:Scorer, holdout:pd.DataFrame) -> dict:
     fairness = fairness_report(holdout, spec, scored['pd'], scored['decision'], y)
     named = fairness[fairness['headline']]  # groups large enough for a ratio
     ratios = {a: float(r['approval_ratio'].min()) for a, r in named.groupby('attribute', sort=False)}
-    return dict(metrics=metrics, fairness=fairness, approval_ratio=ratios)
+    return dict(metrics=metrics, fairness=fairness, approval_ratio=ratios, pd=scored['pd'], y=y)
 
 # %% ../nbs/16_retrain.ipynb #e03a5485
 def _check(check,  # Name of the check
@@ -93,6 +101,80 @@ def gate_checks(challenger:dict,  # `gate_metrics` of the challenger
                              f"(needs >= {fairness_threshold}, or no worse than the champion's minus {fairness_tolerance})"))
     return checks
 
+# %% ../nbs/16_retrain.ipynb #ed87b492
+floor_checks_known = {'min_roc_auc': 'ROC-AUC', 'max_ece': 'expected calibration error', 'max_brier': 'Brier score',
+                      'min_approval_ratio': 'lowest approval-rate ratio between groups'}
+
+def floor_checks(challenger:dict,  # `gate_metrics` of the challenger
+                 floors:dict|None,  # {min_roc_auc, max_ece, max_brier, min_approval_ratio}: None values are not applied
+                ) -> list[dict]:
+    "The fixed standards every promoted model meets, whatever the current champion."
+    floors = {k: v for k, v in (floors or {}).items() if v is not None}
+    unknown = sorted(set(floors) - set(floor_checks_known))
+    if unknown: raise ValueError(f"unknown floor(s) {unknown}; known: {sorted(floor_checks_known)}")
+    c, out = challenger['metrics'], []
+    for key in ('min_roc_auc', 'max_ece', 'max_brier'):
+        if key not in floors: continue
+        figure, limit = key[4:], float(floors[key])
+        ok = c[figure] >= limit if key.startswith('min') else c[figure] <= limit
+        out.append(_check(f'floor:{figure}', c[figure], None, limit, bool(ok),
+                          f"{floor_checks_known[key]} {c[figure]:.4f}, fixed {'floor' if key.startswith('min') else 'ceiling'} {limit}"))
+    if 'min_approval_ratio' in floors:
+        limit = float(floors['min_approval_ratio'])
+        for attribute, ratio in challenger['approval_ratio'].items():
+            out.append(_check(f'floor:fairness:{attribute}', ratio, None, limit, bool(math.isfinite(ratio) and ratio >= limit),
+                              f"lowest approval-rate ratio between {attribute} groups {ratio:.3f}, fixed floor {limit}"))
+    return out
+
+# %% ../nbs/16_retrain.ipynb #6baaf65f
+class GateError(ValueError):
+    "The gate cannot judge fairly (e.g. no holdout that neither model trained on); nothing is promoted."
+
+def training_rows(run_id:str|None) -> np.ndarray|None:
+    "Fingerprints of the rows a training run fitted on (None: it stored none, e.g. a run from before they were kept)."
+    if not run_id: return None
+    try: text = mlflow.artifacts.load_text(f"runs:/{run_id}/training_rows.txt")
+    except Exception: return None
+    return np.array([int(h, 16) for h in text.split()], dtype='uint64')
+
+# %% ../nbs/16_retrain.ipynb #a1443a64
+def fair_holdout(holdout:pd.DataFrame,  # Validated applicants with outcomes
+                 spec:DatasetSpec,  # Their spec
+                 trained:dict,  # {'challenger': fingerprints, 'champion': fingerprints or None (unknown)}
+                 from_file:bool,  # A holdout file (overlap refused) or the new data's test split (overlap dropped)
+                 min_rows:int=100,  # Fewest applicants to judge on
+                 min_class:int=10,  # Fewest defaulters and fewest good payers to judge on
+                ) -> tuple[pd.DataFrame, dict]:
+    "The holdout rows neither model trained on, and what was checked; `GateError` when that is not a fair holdout."
+    h = row_hashes(holdout, spec)
+    seen = {who: np.isin(h, rows) for who, rows in trained.items() if rows is not None}
+    overlap = np.logical_or.reduce(list(seen.values())) if seen else np.zeros(len(h), bool)
+    counts = {who: int(s.sum()) for who, s in seen.items()}
+    if from_file and overlap.any():
+        raise GateError(f"the holdout file shares applicants with the training data ({', '.join(f'{n} row(s) of the {w}' for w, n in counts.items() if n)}): "
+                        "a model judged on rows it trained on looks better than it is; give a holdout of applicants neither model trained on")
+    kept = holdout[~overlap]
+    y = kept[spec.target]
+    if len(kept) < min_rows or min(int(y.sum()), int((1 - y).sum())) < min_class:
+        raise GateError(f"only {len(kept)} of the {len(holdout)} holdout applicants are new to both models ({int(y.sum())} defaulters): "
+                        f"too few to judge (at least {min_rows}, and {min_class} of each outcome); give --holdout_path with applicants neither model trained on")
+    return kept, dict(rows=len(holdout), kept=len(kept), overlap=counts, unverified=[w for w, r in trained.items() if r is None])
+
+# %% ../nbs/16_retrain.ipynb #d3ac0d41
+def gate_holdout(name:str,  # Registered model name (its champion's training rows are checked)
+                 data:Prepared,  # The challenger's data and split
+                 holdout_path:str|None=None,  # Holdout file in the data set's format (None: the new data's test split)
+                 tracking_uri:str|None=None,  # MLflow store (default: the project store)
+                 min_rows:int=100,  # Fewest applicants to judge on
+                ) -> tuple[pd.DataFrame, dict]:
+    "The holdout the gate judges on, with no row either model trained on (see `fair_holdout`), and what was checked."
+    use_tracking(tracking_uri)
+    holdout = load_dataset(data.spec, holdout_path)[0] if holdout_path else data.parts['test']
+    trained = dict(challenger=row_hashes(pd.concat([data.parts['train'], data.parts['valid']]), data.spec))
+    try: trained['champion'] = training_rows(MlflowClient().get_model_version_by_alias(name, 'champion').run_id)
+    except mlflow.exceptions.MlflowException: pass  # no champion yet
+    return fair_holdout(holdout, data.spec, trained, from_file=bool(holdout_path), min_rows=min_rows)
+
 # %% ../nbs/16_retrain.ipynb #7f093304
 @dataclass
 class GateReport:
@@ -104,14 +186,18 @@ class GateReport:
     passed: bool  # Did the challenger pass every check?
     promoted: bool  # Was it made the champion?
     psi: pd.DataFrame|None = None  # `drift_report` of the new data against the champion's reference (None: not computed)
+    holdout: dict|None = None  # What `fair_holdout` checked: rows, kept, overlap, unverified
+    override: dict|None = None  # A drift override: by whom, why, when
     @property
     def failed(self) -> list[str]: return self.checks.loc[self.checks['passed'] == False, 'check'].tolist()
     def to_dict(self) -> dict:
+        "The report as JSON-able data (checks and PSI as lists of records)."
         checks = json.loads(self.checks.to_json(orient='records'))
         psi = None if self.psi is None else json.loads(self.psi.to_json(orient='records'))
         return dict(name=self.name, challenger=self.challenger, champion=self.champion, passed=self.passed,
-                    promoted=self.promoted, failed=self.failed, checks=checks, psi=psi)
+                    promoted=self.promoted, failed=self.failed, checks=checks, psi=psi, holdout=self.holdout, override=self.override)
     def summary(self) -> str:
+        "The verdict in one sentence."
         who = f"{self.name} version {self.challenger} against " + (f"champion version {self.champion}" if self.champion else "no champion")
         if self.passed: return f"Promotion gate PASSED: {who}" + ('; promoted to champion.' if self.promoted else ' (not promoted: promote=False).')
         return f"Promotion gate FAILED: {who}; failed check(s): {', '.join(self.failed)}. The champion stays."
@@ -127,60 +213,101 @@ def _champion_version(client:MlflowClient, name:str) -> str|None:
     try: return str(client.get_model_version_by_alias(name, 'champion').version)
     except mlflow.exceptions.MlflowException: return None
 
-def _psi_check(champion:Scorer|None, new_data) -> tuple[pd.DataFrame|None, dict|None]:
+def psi_noise(bins:int,  # Bins of the column (missing included)
+              n_reference:int,  # Applicants behind the reference bins
+              n_current:int,  # Applicants compared with them
+              q:float=0.99,  # Quantile of the sampling noise
+             ) -> float:
+    "The PSI that sampling alone exceeds with probability `1 - q` when nothing moved (PSI ~ chi-square(bins - 1) x (1/n_ref + 1/n_cur))."
+    return float(chi2.ppf(q, max(bins - 1, 1)) * (1/max(n_reference, 1) + 1/max(n_current, 1)))
+
+def _psi_check(champion:Scorer|None,  # The champion (its reference bins)
+               new_data,  # The challenger's training data
+               allow_drift:str|None,  # Why a move into the act band is accepted (None: it blocks)
+              ) -> tuple[pd.DataFrame|None, dict|None]:
+    "The PSI of the new data against the champion's reference: a move into the act band beyond sampling noise blocks, unless overridden."
     if champion is None or new_data is None: return None, None
     try: report = drift_report(champion, new_data)
-    except NoReference as e: return None, _check('psi', None, None, 0.25, None, f"not computed: {e}")
-    cols = report[report['feature'] != 'PD']
-    worst = cols.loc[cols['psi'].idxmax()]
-    moved = ', '.join(f"{f} {v:.2f}" for f, v in zip(cols['feature'], cols['psi']) if v > 0.10) or 'none'
-    return report, _check('psi', float(worst['psi']), None, 0.25, None,
+    except NoReference as e: return None, _check('psi', None, None, psi_bands['watch'], None, f"not computed: {e}")
+    ref = champion.reference
+    bins = [len((ref['pd'] if f == 'PD' else ref['columns'][f])['shares']) for f in report['feature']]
+    report['noise_99'] = [psi_noise(k, ref['n'], report.attrs['n']) for k in bins]
+    moved = report[(report['psi'] > psi_bands['watch']) & (report['psi'] > report['noise_99'])]
+    worst = report.loc[report['psi'].idxmax()]
+    above = ', '.join(f"{f} {v:.2f}" for f, v in zip(report['feature'], report['psi']) if v > psi_bands['stable']) or 'none'
+    act = len(moved) > 0
+    noise = ('' if act or worst['psi'] <= psi_bands['watch'] else
+             f"; within the sampling noise of a {ref['n']}-row reference (99%: {worst['noise_99']:.2f}), not counted as a move")
+    verdict = ('' if not act else f"; overridden: {allow_drift}" if allow_drift else
+               f"; {', '.join(moved['feature'])} moved into the act band: promotion blocked (to promote anyway, say why with --allow_drift)")
+    return report, _check('psi', float(worst['psi']), None, psi_bands['watch'], (not act) or bool(allow_drift),
                           f"new data against the champion's reference: largest PSI {worst['psi']:.3f} on {worst['feature']} "
-                          f"({worst['band']}); PD {report['psi'].iloc[-1]:.3f}; above 0.10: {moved}")
+                          f"({worst['band']}); above {psi_bands['stable']}: {above}{noise}{verdict}")
 
 # %% ../nbs/16_retrain.ipynb #0f24b2b3
 def promotion_gate(name:str,  # Registered model name
                    challenger_version,  # The version to judge (usually the `challenger` alias)
-                   holdout:pd.DataFrame,  # Validated applicants with outcomes, unseen by both models
+                   holdout:pd.DataFrame,  # Validated applicants with outcomes, unseen by both models (see `fair_holdout`)
                    auc_tolerance:float=0.01,  # ROC-AUC may drop at most this much
                    brier_tolerance:float=0.005,  # Brier score may rise at most this much
                    ece_tolerance:float=0.02,  # Expected calibration error may rise at most this much
                    fairness_threshold:float=0.8,  # Lowest acceptable approval-rate ratio between groups
                    fairness_tolerance:float=0.05,  # Below the threshold, how much worse than the champion is tolerated
-                   new_data:pd.DataFrame|None=None,  # The challenger's training data: its PSI against the champion is reported
+                   new_data:pd.DataFrame|None=None,  # The challenger's training data: its PSI against the champion's reference
                    promote:bool=True,  # Move `champion` when the gate passes
                    tracking_uri:str|None=None,  # MLflow store (default: the project store)
+                   floors:dict|None=None,  # Fixed standards (see `floor_checks`), applied whatever the champion
+                   allow_drift:str|None=None,  # Why a population move into the act band is accepted (recorded with who)
+                   holdout_check:dict|None=None,  # What `fair_holdout` checked, for the record
                   ) -> GateReport:
-    "Compare challenger and champion on the same holdout; promote the challenger when every check passes."
+    "Compare challenger and champion on the same holdout, hold the challenger to the floors and the drift limit; promote when every check passes."
     uri = use_tracking(tracking_uri)
     client = MlflowClient()
     version = str(challenger_version)
     champion_version = _champion_version(client, name)
-    if champion_version == version: raise ValueError(f"{name} version {version} is already the champion")
+    if champion_version == version: raise GateError(f"{name} version {version} is already the champion")
     challenger = load_scorer(f"models:/{name}/{version}", uri)
     champion = load_scorer(f"models:/{name}/{champion_version}", uri) if champion_version else None
     if champion is not None and champion.spec.name != challenger.spec.name:
-        raise ValueError(f"challenger is for {challenger.spec.name!r}, champion for {champion.spec.name!r}")
+        raise GateError(f"challenger is for {challenger.spec.name!r}, champion for {champion.spec.name!r}")
     new = gate_metrics(challenger, holdout)
     old = gate_metrics(champion, holdout) if champion is not None else None
-    checks = gate_checks(new, old, auc_tolerance, brier_tolerance, ece_tolerance, fairness_threshold, fairness_tolerance)
-    psi_table, psi_row = _psi_check(champion, new_data)
-    passed = all(c['passed'] for c in checks)
-    table = pd.DataFrame(checks + ([psi_row] if psi_row else []))
-    report = GateReport(name, version, champion_version, table, passed, False, psi_table)
+    checks = gate_checks(new, old, auc_tolerance, brier_tolerance, ece_tolerance, fairness_threshold, fairness_tolerance) + floor_checks(new, floors)
+    psi_table, psi_row = _psi_check(champion, new_data, allow_drift)
+    checks += [psi_row] if psi_row else []
+    override = None
+    if allow_drift and psi_row and psi_row['challenger'] is not None and psi_row['challenger'] > psi_bands['watch']:
+        override = dict(check='psi', by=os.environ.get('CRNB_USER') or getpass.getuser(), reason=allow_drift, psi=psi_row['challenger'])
+    passed = all(c['passed'] is not False for c in checks)
+    report = GateReport(name, version, champion_version, pd.DataFrame(checks), passed, False, psi_table, holdout_check, override)
     if passed and promote:
-        headline = '; '.join(c['detail'] for c in checks[:1])
-        move_alias(name, 'champion', version, f"promotion gate passed on {len(holdout)} holdout applicants: {headline}")
+        why = f"promotion gate passed on {len(holdout)} holdout applicants: {checks[0]['detail']}"
+        move_alias(name, 'champion', version, why + (f"; drift override by {override['by']}: {override['reason']}" if override else ''))
         report.promoted = True
-    _record_gate(client, challenger, report)
+    _record_gate(client, challenger, report, dict(challenger=new, champion=old))
     return report
 
 def _record_gate(client:MlflowClient,  # MLflow client of the registry
                  challenger:Scorer,  # The challenger (its run id)
                  report:GateReport,  # The gate's outcome
+                 metrics:dict,  # {'challenger': gate_metrics, 'champion': gate_metrics or None}
                 ):
-    "The gate's report onto the challenger's run and model version."
+    "The gate's evidence onto the challenger's run (JSON, an HTML report with plots, metrics) and its model version."
     state = report.to_dict()
     run_id = challenger.provenance.run_id
-    if run_id: client.log_text(run_id, json.dumps(state, indent=1), 'gate_report.json')
+    if run_id:
+        client.log_text(run_id, json.dumps(state, indent=1), 'gate_report.json')
+        pds = {f"{who} v{v}": m['pd'] for who, v, m in (('challenger', report.challenger, metrics['challenger']),
+                                                          ('champion', report.champion, metrics['champion'])) if m is not None}
+        y = metrics['challenger']['y']
+        sections = [('Decision', report.summary()), ('Checks', report.checks.drop(columns='detail').assign(detail=report.checks['detail'])),
+                    ('Ranking on the holdout', plot_roc(y, pds)), ('Calibration on the holdout', plot_calibration(y, pds))]
+        if report.psi is not None: sections.append(("New data against the champion's reference", report.psi.round(4)))
+        with tempfile.TemporaryDirectory() as d:
+            client.log_artifact(run_id, str(write_report(f"Promotion gate: {report.name} version {report.challenger}", sections, Path(d)/'gate_report.html')))
+        for k, v in metrics['challenger']['metrics'].items():
+            if isinstance(v, (int, float)) and math.isfinite(v): client.log_metric(run_id, f'gate_{k}', float(v))
+        client.set_tag(run_id, 'promotion_gate', 'passed' if report.passed else 'failed')
     client.set_model_version_tag(report.name, report.challenger, 'promotion_gate', 'passed' if report.passed else f"failed: {', '.join(report.failed)}")
+    record_history(report.name, report.challenger, dict(action='gate', passed=report.passed, promoted=report.promoted, champion=report.champion,
+                                                        failed=report.failed, reason=report.summary(), override=report.override), client)

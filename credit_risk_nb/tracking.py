@@ -15,8 +15,9 @@ from . import config, __version__
 from .scoring import Scorer
 
 # %% auto #0
-__all__ = ['use_tracking', 'use_store', 'ScorerModel', 'signature', 'raw_rows', 'log_scorer', 'load_scorer', 'alias_history',
-           'move_alias', 'champion_metric', 'register']
+__all__ = ['experiment_tags', 'use_tracking', 'use_store', 'run_name', 'source_tags', 'training_run', 'ScorerModel', 'signature',
+           'raw_rows', 'log_scorer', 'load_scorer', 'alias_history', 'record_history', 'move_alias', 'champion_metric',
+           'register', 'without_home', 'notebook_html', 'log_notebook']
 
 # %% ../nbs/09_tracking.ipynb #4e2947e9
 def use_tracking(tracking_uri:str|None=None) -> str:
@@ -27,17 +28,46 @@ def use_tracking(tracking_uri:str|None=None) -> str:
     return uri
 
 # %% ../nbs/09_tracking.ipynb #6519dd0a
-def use_store(tracking_uri:str|None=None, experiment:str='credit_risk_nb') -> str:
-    "`use_tracking`, then make `experiment` the active one (created with its artifacts in the project store); returns its id."
+experiment_tags = {'mlflow.experimentKind': 'custom_model_development'}  # MLflow UI: the model-training view, not GenAI
+
+def use_store(tracking_uri:str|None=None,  # MLflow tracking URI (default: the project store)
+              experiment:str='credit_risk_nb',  # Experiment to make the active one
+             ) -> str:
+    "`use_tracking`, then make `experiment` the active one (created with its artifacts in the project store, tagged as model training); returns its id."
     uri = use_tracking(tracking_uri)
     client = MlflowClient()
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         location = None if uri.startswith('http') else f"{config.artifact_root()}/{experiment}"
-        exp_id = client.create_experiment(experiment, artifact_location=location)
-    else: exp_id = exp.experiment_id
-    mlflow.set_experiment(experiment_id=exp_id)
-    return exp_id
+        exp = client.get_experiment(client.create_experiment(experiment, artifact_location=location, tags=experiment_tags))
+    for key, value in experiment_tags.items():
+        if key not in exp.tags: client.set_experiment_tag(exp.experiment_id, key, value)
+    mlflow.set_experiment(experiment_id=exp.experiment_id)
+    return exp.experiment_id
+
+# %% ../nbs/09_tracking.ipynb #3089db12
+def run_name(dataset:str,  # Data set, e.g. the spec's `name`
+             kind:str,  # Model kind: xgboost, logreg
+             purpose:str='train',  # What the run is for (retrain, dask, ...); in the name unless 'train'
+             at:dt.datetime|None=None,  # Time of the run (default: now)
+            ) -> str:
+    "A run name to scan in the MLflow UI: `<dataset>-<kind>[-<purpose>]-<UTC minute>`."
+    at = (at or config.utc_now()).astimezone(dt.timezone.utc)
+    return '-'.join([dataset, kind] + ([purpose] if purpose != 'train' else []) + [at.strftime('%Y-%m-%dT%H:%MZ')])
+
+# %% ../nbs/09_tracking.ipynb #e3251143
+def source_tags() -> dict:
+    "`mlflow.source.name` as the package and its version, in place of the absolute path of the script."
+    return {'mlflow.source.name': f'credit_risk_nb {__version__}'}
+
+# %% ../nbs/09_tracking.ipynb #e61aff63
+def training_run(dataset:str,  # Data set, e.g. the spec's `name`
+                 kind:str,  # Model kind: xgboost, logreg
+                 purpose:str='train',  # What the run is for (tag `purpose`; in the name unless 'train')
+                 **tags,  # More run tags
+                ):
+    "`mlflow.start_run` named by `run_name` and tagged with the purpose and `source_tags`; use it in a `with`."
+    return mlflow.start_run(run_name=run_name(dataset, kind, purpose), tags={**source_tags(), 'purpose': purpose, **tags})
 
 # %% ../nbs/09_tracking.ipynb #9e97167c
 class ScorerModel(mlflow.pyfunc.PythonModel):
@@ -96,7 +126,7 @@ def log_scorer(scorer:Scorer,  # The bundle to log
         code.write_text(_model_code)
         return mlflow.pyfunc.log_model(name=name, python_model=str(code), artifacts={'bundle': str(bundle)},
                                        signature=signature(scorer), input_example=raw_rows(example, scorer.encoder.inputs).head(3),
-                                       pip_requirements=_requirements())
+                                       pip_requirements=_requirements(), tags=source_tags())
 
 # %% ../nbs/09_tracking.ipynb #9ba679bb
 def _version_of(client:MlflowClient, uri:str):
@@ -137,14 +167,17 @@ def alias_history(name:str, version) -> list:
 # %% ../nbs/09_tracking.ipynb #c4963292
 def _now() -> str: return dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
 
-def _append_history(client,  # An `MlflowClient`
-                    name,  # Registered model name
-                    version,  # Its version
-                    event:dict,  # The move to append to the version's `alias_history` tag
-                   ):
-    mv = client.get_model_version(name, version)
+def record_history(name:str,  # Registered model name
+                   version,  # Its version
+                   event:dict,  # What happened: e.g. an alias move, or a promotion gate's verdict
+                   client:MlflowClient|None=None,  # MLflow client (default: the current store's)
+                  ):
+    "Append `event` (stamped with when and by whom, unless it says) to the `alias_history` tag of `version`."
+    client = client or MlflowClient()
+    event = {'at': _now(), 'by': os.environ.get('CRNB_USER') or getpass.getuser(), **event}
+    mv = client.get_model_version(name, str(version))
     history = json.loads(mv.tags.get('alias_history', '[]')) + [event]
-    client.set_model_version_tag(name, version, 'alias_history', json.dumps(history))
+    client.set_model_version_tag(name, str(version), 'alias_history', json.dumps(history))
 
 def move_alias(name:str,  # Registered model name
                alias:str,  # e.g. 'champion'
@@ -157,10 +190,12 @@ def move_alias(name:str,  # Registered model name
     except mlflow.exceptions.MlflowException: previous = None
     if str(previous) == str(version): return previous
     client.set_registered_model_alias(name, alias, str(version))
-    who = os.environ.get('CRNB_USER') or getpass.getuser()
-    event = dict(alias=alias, at=_now(), by=who, reason=reason)
-    _append_history(client, name, version, {**event, 'action': 'set', 'previous': previous})
-    if previous is not None: _append_history(client, name, previous, {**event, 'action': 'removed', 'next': str(version)})
+    event = dict(alias=alias, at=_now(), by=os.environ.get('CRNB_USER') or getpass.getuser(), reason=reason)
+    record_history(name, version, {**event, 'action': 'set', 'previous': previous}, client)
+    if previous is not None: record_history(name, previous, {**event, 'action': 'removed', 'next': str(version)}, client)
+    if alias == 'champion':
+        about = client.get_model_version(name, str(version)).description or ''
+        client.update_registered_model(name, description=f"**Champion: version {version}** since {event['at']}: {reason}.\n\n{about}".strip())
     return previous
 
 # %% ../nbs/09_tracking.ipynb #dd3545bf
@@ -175,11 +210,13 @@ def champion_metric(name:str, metric:str='valid_roc_auc') -> float|None:
 def register(run_id:str,  # MLflow run that logged the model
              name:str,  # Registered model name
              metric:str='valid_roc_auc',  # Logged metric that decides the champion (higher is better)
+             description:str|None=None,  # Markdown for the version's page (e.g. `model_card.card_summary`)
             ) -> dict:
     "Register the model of `run_id` as a new version of `name`: `challenger`, and `champion` if it beats the champion."
     client = MlflowClient()
     mv = mlflow.register_model(f"runs:/{run_id}/model", name)
     try:
+        if description: client.update_model_version(name, mv.version, description=description)
         new = client.get_run(run_id).data.metrics[metric]
         move_alias(name, 'challenger', mv.version, f"newest candidate, {metric} {new:.4f}")
         old = champion_metric(name, metric)
@@ -190,3 +227,31 @@ def register(run_id:str,  # MLflow run that logged the model
         client.delete_model_version(name, mv.version)
         raise
     return dict(name=name, version=str(mv.version), champion=promoted, metric=new, previous_metric=old)
+
+# %% ../nbs/09_tracking.ipynb #92ee48da
+def without_home(text:str) -> str:
+    "`text` with the user's home folder written as `~` (plain and JSON-escaped)."
+    home = str(Path.home())
+    if home in ('', '/', '\\'): return text
+    return text.replace(json.dumps(home)[1:-1], '~').replace(home, '~')
+
+# %% ../nbs/09_tracking.ipynb #38321129
+def notebook_html(path,  # An (executed) notebook file
+                 ) -> str:
+    "The notebook at `path` as a self-contained HTML page (nbconvert's `HTMLExporter`), the home folder written as `~`."
+    try: from nbconvert import HTMLExporter
+    except ImportError as e: raise ImportError(f"rendering {path} as HTML needs nbconvert: pip install nbconvert") from e
+    return without_home(HTMLExporter().from_filename(str(path))[0])
+
+# %% ../nbs/09_tracking.ipynb #6c8f3f4b
+def log_notebook(path,  # The executed notebook
+                 run_ids,  # Runs to log it to
+                 client:MlflowClient|None=None,  # Client of their store (default: the current tracking URI)
+                 artifact_path:str='notebook',  # Folder of the artifacts in each run
+                ):
+    "Log the executed notebook at `path` to each of `run_ids` as `.ipynb` and `.html`, the home folder written as `~`."
+    client, path = client or MlflowClient(), Path(path)
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d)/path.name).write_text(without_home(path.read_text(encoding='utf-8')), encoding='utf-8')
+        (Path(d)/f'{path.stem}.html').write_text(notebook_html(path), encoding='utf-8')
+        for run_id in run_ids: client.log_artifacts(run_id, d, artifact_path)

@@ -16,6 +16,9 @@ def crnb_home(tmp_path, monkeypatch):
     monkeypatch.setenv('MLFLOW_DISABLE_TELEMETRY', 'true')
     monkeypatch.delenv('MLFLOW_TRACKING_URI', raising=False)
     monkeypatch.delenv('CRNB_DATABASE_URL', raising=False)
+    monkeypatch.delenv('MLFLOW_REGISTRY_URI', raising=False)
+    from credit_risk_nb.tracking import use_tracking
+    use_tracking()  # MLflow's in-process tracking and registry URIs: this test's store, not an earlier test's
     return tmp_path/'crnb'
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The prediction API as users run it: uvicorn (and `crnb_serve`) on 127.0.0.1, a real SQLite MLflow store in a
 throwaway CRNB_HOME, a champion registered by the training pipeline, PDs checked against the MLflow pyfunc model."""
-import json, os, socket, subprocess, sys, tempfile, time
+import json, os, re, shutil, socket, subprocess, sys, tempfile, time
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urljoin
@@ -89,7 +89,6 @@ def test_uvicorn_serves_the_champion(server, store):
 def test_docs_render_offline(server):
     "Swagger UI's page only references assets the server itself serves."
     html = httpx.get(f'{server.url}/docs').text
-    import re
     assets = re.findall(r'''(?:src|href)=["']([^"']+)["']''', html) + re.findall(r"url: '([^']+)'", html)
     assert assets and not [a for a in assets if a.startswith(('http:', 'https:', '//'))], assets
     for a in assets: assert httpx.get(urljoin(server.url + '/docs', a)).status_code == 200, a
@@ -124,10 +123,16 @@ def test_bad_input_gets_4xx_naming_the_field(server, store):
         json.dumps({**good, 'nickname': 'x'}): 'nickname',
         json.dumps(good).replace(f'"credit_amount": {good["credit_amount"]}', '"credit_amount": NaN'): 'credit_amount',
         json.dumps(good).replace(f'"credit_amount": {good["credit_amount"]}', '"credit_amount": -Infinity'): 'credit_amount',
+        json.dumps(good)[:-1] + ', "age": 40}': 'age',  # a key given twice: a plain JSON parser would keep the last silently
     }
     for body, field in cases.items():
-        errors = detail(httpx.post(url, content=body, headers={'content-type': 'application/json'}))
+        r = httpx.post(url, content=body, headers={'content-type': 'application/json'})
+        errors = detail(r)
         assert [e['field'] for e in errors] == [field] and errors[0]['msg'], errors
+        assert not re.search(r'Traceback|[A-Z]\w*(Error|Exception)\b', r.text), r.text  # no internals
+    assert detail(httpx.post(url, content=json.dumps(good)[:-1] + ', "age": 40}', headers={'content-type': 'application/json'}))[0]['type'] == 'duplicate_key'
+    batch = json.dumps({'applicants': [good, good]})[:-3] + ', "age": 40}]}'
+    assert [e['field'] for e in detail(httpx.post(f'{server.url}/predict/batch', content=batch, headers={'content-type': 'application/json'}))] == ['applicants[1].age']
     assert 'A40' in detail(httpx.post(url, json={**good, 'purpose': 'A499'}))[0]['msg']
     assert detail(httpx.post(url, content='{"age": 3', headers={'content-type': 'application/json'}))[0]['type'] == 'json_invalid'
     assert detail(httpx.post(f'{server.url}/predict/batch', json={'applicants': [good]*1001}))[0]['field'] == 'applicants'
@@ -167,6 +172,81 @@ def test_reload_swaps_in_the_new_champion(store):
     finally:
         srv.stop()
         move_alias(MODEL, 'champion', '1', 'test: back to version 1')
+
+
+def test_model_says_when_it_no_longer_serves_the_champion(store):
+    "A promotion elsewhere: a server that did not reload says in /model and /metrics that it no longer serves the champion."
+    from credit_risk_nb.tracking import move_alias, register
+    from credit_risk_nb.pipeline import train_and_log
+    srv = Server({**store['env'], 'CRNB_REGISTRY_TTL': '0'})
+    status = lambda card: (card['serving_version'], card['alias'], card['registry_champion_version'], card['is_champion'])
+    gauge = f'crnb_model_is_champion{{alias="champion",model="{MODEL}",version="1"}}'
+    try:
+        assert status(httpx.get(f'{srv.url}/model').json()) == ('1', 'champion', '1', True)
+        assert f'{gauge} 1.0' in httpx.get(f'{srv.url}/metrics').text
+        run_id, _, _ = train_and_log('logreg', store['data'], seed=3)
+        version = register(run_id, MODEL)['version']
+        move_alias(MODEL, 'champion', version, 'test: promoted elsewhere')
+        assert status(httpx.get(f'{srv.url}/model').json()) == ('1', 'champion', version, False)
+        text = httpx.get(f'{srv.url}/metrics').text
+        assert f'{gauge} 0.0' in text, text
+        assert f'crnb_model_version_info{{alias="champion",model="{MODEL}",registry_version="{version}",serving_version="1"}} 1.0' in text
+        assert httpx.post(f'{srv.url}/predict', json=applicants(store, 1)[0]).json()['model']['version'] == '1'  # still answering, as version 1
+    finally:
+        srv.stop()
+        move_alias(MODEL, 'champion', '1', 'test: back to version 1')
+
+
+def test_registry_down_is_unknown_not_an_error(store, tmp_path):
+    "The registry breaks after the model is loaded: /model says 'unknown', /metrics has no champion gauge, scoring goes on."
+    home = tmp_path/'home'
+    home.mkdir()
+    shutil.copy(store['home']/'mlflow.db', home/'mlflow.db')  # its artifacts stay where the store keeps them
+    srv = Server({**store['env'], 'MLFLOW_TRACKING_URI': f"sqlite:///{home/'mlflow.db'}", 'CRNB_REGISTRY_TTL': '0', 'CRNB_DECISION_LOG': 'off'})
+    try:
+        assert httpx.get(f'{srv.url}/model').json()['is_champion'] is True
+        os.truncate(home/'mlflow.db', 0)  # the registry's database is gone
+        r = httpx.get(f'{srv.url}/model', timeout=30)
+        assert r.status_code == 200 and (r.json()['registry_champion_version'], r.json()['is_champion']) == ('unknown', None), r.text
+        assert 'crnb_model_is_champion{' not in httpx.get(f'{srv.url}/metrics', timeout=30).text
+        assert httpx.post(f'{srv.url}/predict', json=applicants(store, 1)[0]).status_code == 200
+    finally: srv.stop()
+
+
+def test_a_files_row_as_it_is(tmp_path):
+    "A user's spec whose codes are numbers (1, 2, -1): rows sent as the file's JSON numbers score exactly as with text codes."
+    from credit_risk_nb.datasets import DatasetSpec, load_dataset
+    from credit_risk_nb.models import split
+    from credit_risk_nb.fit import fit_bundle
+    rng, n = np.random.default_rng(0), 800
+    frame = pd.DataFrame(dict(LIMIT_BAL=rng.integers(10, 500, n)*1000, EDUCATION=rng.integers(1, 5, n), PAY_0=rng.integers(-2, 3, n)))
+    frame['default'] = (rng.random(n) < 1/(1 + np.exp(1.5 - 0.9*frame.PAY_0 + frame.LIMIT_BAL/2e5))).astype(int)
+    frame.to_csv(tmp_path/'card.csv', index=False)
+    (tmp_path/'card.yaml').write_text('''name: card_default
+target: default
+default_value: 1
+features:
+- {name: LIMIT_BAL, description: Credit limit, min: 0, max: 10000000}
+- {name: EDUCATION, kind: categorical, description: Education, labels: {1: graduate school, 2: university, 3: high school, 4: other}}
+- {name: PAY_0, kind: categorical, description: Repayment status, labels: {-2: no use, -1: paid in full, 0: revolving, 1: 1 month late, 2: 2 months late}}
+''')
+    spec = DatasetSpec.from_yaml(tmp_path/'card.yaml')
+    parts = split(load_dataset(spec, tmp_path/'card.csv')[0], 'default', seed=0)
+    fit_bundle(spec, parts['train'], parts['valid'], 'xgboost', seed=0, params=dict(n_estimators=30)).save(tmp_path/'bundle')
+    env = {**os.environ, 'CRNB_HOME': str(tmp_path/'home'), 'CRNB_MODEL_URI': str(tmp_path/'bundle'), 'CRNB_DECISION_LOG': 'off', 'MLFLOW_DISABLE_TELEMETRY': 'true'}
+    srv = Server(env)
+    try:
+        rows = json.loads(pd.read_csv(tmp_path/'card.csv').drop(columns='default').head(20).to_json(orient='records'))  # numbers, as the file has them
+        assert isinstance(rows[0]['EDUCATION'], int)
+        with httpx.Client(base_url=srv.url) as c:
+            as_numbers = [c.post('/predict', json=row).json()['pd'] for row in rows]
+            as_text = [c.post('/predict', json={k: str(v) if k != 'LIMIT_BAL' else v for k, v in row.items()}).json()['pd'] for row in rows]
+            assert as_numbers == as_text
+            for bad in (2.5, True, 7): assert c.post('/predict', json={**rows[0], 'EDUCATION': bad}).json()['detail'][0]['field'] == 'EDUCATION', bad
+            assert c.post('/predict', json={**rows[0], 'EDUCATION': 2.0}).status_code == 200
+            props = c.get('/openapi.json').json()['components']['schemas']['CardDefaultApplicant']['properties']
+        assert props['PAY_0']['anyOf'] == [{'type': 'string', 'enum': ['-2', '-1', '0', '1', '2']}, {'type': 'integer', 'enum': [-2, -1, 0, 1, 2]}]
+    finally: srv.stop()
 
 
 def test_starts_without_a_model(tmp_path, store):

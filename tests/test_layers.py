@@ -5,7 +5,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1]/'credit_risk_nb'
 LAYERS = ['config', 'datasets', 'features', 'models', 'evaluation', 'reports', 'scoring', 'drift', 'fit', 'tracking',
-          'model_card', 'decisions', 'backtest', 'pipeline', 'distributed', 'batch', 'retrain', 'schema', 'api', 'cli']
+          'model_card', 'decisions', 'backtest', 'pipeline', 'distributed', 'batch', 'retrain', 'schema', 'api', 'cli', 'draft']
 MODULES = sorted(p.stem for p in PKG.glob('*.py') if not p.stem.startswith('_'))
 
 def imports(module):

@@ -13,6 +13,7 @@ def test_crnb_train_defaults(crnb_home):
     out = subprocess.run(['crnb_train'], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert 'Registered crnb_german_credit version 1' in out.stdout
+    assert len(list((crnb_home/'runs').glob('train_*.ipynb'))) == 1
     use_store(experiment='crnb_german_credit')
     runs = mlflow.search_runs(experiment_names=['crnb_german_credit'], output_format='list')
     assert sorted(r.data.tags['model'] for r in runs) == ['logreg', 'xgboost']
@@ -47,6 +48,7 @@ def test_bad_file_registers_nothing(case, crnb_home, shared_data, tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as e:
         run_pipeline('train', str(tmp_path/'out.ipynb'), progress=False, dataset='credit_risk', data_path=str(bad))
     assert 'DataError' in str(e.value) and EXPECTED[case] in str(e.value), str(e.value)[-1500:]
+    assert f"executed notebook of the failed run: {tmp_path/'out.ipynb'}" in e.value.__notes__ and (tmp_path/'out.ipynb').exists()
     use_store(experiment='check')
     assert MlflowClient().search_registered_models() == []
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Build the docs site from the notebooks without Quarto (nbdev's own processing, then nbconvert), and README.md
 from `nbs/index.ipynb`. Development tooling: it needs the dev install (`pip install -e ".[dev]"`: nbdev, execnb,
-nbconvert), which is why it lives here and not in the package.
+nbconvert, latex2mathml), which is why it lives here and not in the package.
 
     python tools/docs.py                           # site in _docs/ (settings.ini's doc_path), README.md rewritten
     python tools/docs.py --dest /tmp/site --strict # stop at the first notebook nbdev cannot process
@@ -14,20 +14,25 @@ How it works, step by step:
    cells dropped. `nbdev_proc_nbs` itself first tries to install Quarto and runs `pip install -e .`, so the
    processing is called directly. A notebook whose `show_doc` cells cannot run is, unless `--strict`, built
    again without them (a warning names it).
+   A `> description` that wraps over several `>` lines is joined first (nbdev reads only its first line).
 2. nbconvert, with Quarto's cell options honoured by hand (`echo`, `output`, `include`, `hide`), Pandoc link
    attributes turned into HTML, nbdev's extra cell keys removed so nbformat validates, links into the published
    site made relative, and a sidebar listing every page on every page (`index` first, then the numbered
    chapters, markdown pages, tutorials, pipelines; files and folders starting with `_` or `.` are not pages).
+3. What Quarto does that nbconvert does not: headings get Pandoc's ids (lower case: `#scorer.score`, the anchors
+   nbdev's doc links point to), `$...$` and `$$...$$` become MathML (no script, no network: browsers draw it),
+   Python warnings are dropped from stderr outputs, wide tables scroll and images fit the page.
 """
 from __future__ import annotations
 import argparse, html, json, os, re, shutil, tempfile
 from pathlib import Path
 
 import nbformat, yaml
+from jinja2 import pass_context
 from execnb.nbio import read_nb, write_nb
 from fastcore.basics import AttrDict
 from nbconvert import HTMLExporter, MarkdownExporter
-from nbconvert.filters.markdown_mistune import markdown2html_mistune
+from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbformat.v4.rwbase import rejoin_lines
 from nbdev.config import get_config as _get_config
 from nbdev.processors import FilterDefaults, exec_show_docs
@@ -65,6 +70,8 @@ def proc_nb(
     os.environ['IN_TEST'] = '1'
     try:
         nb = read_nb(src)
+        title = next((c for c in nb.cells if c.cell_type=='markdown'), None)
+        if title is not None: title.source = join_description(title.source)
         filt()(nb)
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
         write_nb(nb, dest)
@@ -73,6 +80,14 @@ def proc_nb(
         if in_test is None: os.environ.pop('IN_TEST', None)
         else: os.environ['IN_TEST'] = in_test
     return Path(dest)
+
+def join_description(
+    md:str, # The title cell: `# Title`, then `> description` that may wrap over several `>` lines
+)->str:
+    "`md` with the first `> description` joined into one line (nbdev, so Quarto too, keeps only its first line)"
+    return re.sub(r'^(>[ \t]+\S.*?)[ \t]*((?:\n>[ \t]*\S.*)+)$',
+                  lambda m: ' '.join([m.group(1)]+[o.lstrip('>').strip() for o in m.group(2).split('\n') if o]),
+                  md, count=1, flags=re.MULTILINE)
 
 def mk_nb(
     cells:list, # `(cell_type, source)` pairs, or `('code', source, stream_text)` for a code cell with output
@@ -116,6 +131,14 @@ def pandoc_links(
     return _re_pandoc_link.sub(_link, md)
 
 _re_fence = re.compile(r'^\s*:::.*$\n?', re.MULTILINE)
+_re_code_block = re.compile(r'^```.*?^```', re.DOTALL | re.MULTILINE)
+_re_code_link = re.compile(r'\[`([^`\]]*)`\]\([^)\s]*\)')
+
+def code_links(
+    md:str, # Markdown, e.g. a `show_doc` output
+)->str:
+    "`md` with the doc links nbdev writes into fenced code (docments comments of signatures) back to plain names"
+    return _re_code_block.sub(lambda m: _re_code_link.sub(r'\1', m.group(0)), md)
 
 def quarto_cell(
     cell:dict, # A notebook cell
@@ -126,14 +149,29 @@ def quarto_cell(
         cell.source = pandoc_links(_re_fence.sub('', cell.source))
         return cell if cell.source.strip() else None
     opts,cell.source = cell_opts(cell.source)
+    cell.outputs = drop_warnings(cell.get('outputs', []))
     for out in cell.get('outputs', []):
-        if 'text/markdown' in out.get('data', {}): out.data['text/markdown'] = pandoc_links(out.data['text/markdown'])
+        if 'text/markdown' in out.get('data', {}): out.data['text/markdown'] = pandoc_links(code_links(out.data['text/markdown']))
     if opts.get('include') is False or opts.get('hide'): return None
     if opts.get('output') is False: cell.outputs = []
     if opts.get('echo') is False or not cell.source.strip():
         cell.metadata['transient'] = {**cell.metadata.get('transient', {}), 'remove_source': True}
         if not cell.get('outputs'): return None
     return cell
+
+_re_warning = re.compile(r'^\S.*:\d+: \w*Warning: .*\n?(?:[ \t]+.*\n?)*', re.MULTILINE)
+
+def drop_warnings(
+    outputs:list, # Outputs of a code cell
+)->list:
+    "`outputs` without Python warnings (`path:line: XWarning: ...` and the source line after it) in stderr streams"
+    res = []
+    for out in outputs:
+        if out.get('output_type')=='stream' and out.get('name')=='stderr':
+            out.text = _re_warning.sub('', out.text)
+            if not out.text.strip(): continue
+        res.append(out)
+    return res
 
 _cell_keys = dict(code={'id','cell_type','metadata','source','outputs','execution_count'},
                   markdown={'id','cell_type','metadata','source','attachments'},
@@ -171,8 +209,69 @@ def split_frontmatter(
     except yaml.YAMLError: return {}, text
     return (fm, text[m.end():]) if isinstance(fm, dict) else ({}, text)
 
+def pandoc_id(
+    text:str, # A heading's text (HTML tags and entities allowed)
+    seen:set=None, # Ids already used on the page: a repeat gets `-1`, `-2`... as in Pandoc; `text`'s id is added
+)->str:
+    "The id Pandoc, so Quarto, gives a heading: lower case, only letters, digits, `_-.`, words joined by `-`"
+    words = re.sub(r'[^\w\s.-]', '', html.unescape(re.sub(r'<[^>]*>', '', text)).lower()).split()
+    res = base = re.sub(r'^[\W\d_]+', '', '-'.join(words)) or 'section'
+    if seen is None: return res
+    i = 0
+    while res in seen: i += 1; res = f'{base}-{i}'
+    seen.add(res)
+    return res
+
+def latex_mathml(
+    tex:str, # LaTeX math, without the `$` delimiters
+    display:bool=False, # A block (`$$...$$`) rather than inline (`$...$`)
+)->str:
+    "`tex` as MathML, which browsers draw with no script or network; the source as code if it does not convert"
+    try: from latex2mathml.converter import convert
+    except ImportError as e: raise ImportError('The docs build writes math with latex2mathml: pip install -e ".[dev]"') from e
+    try: return convert(tex.strip(), display='block' if display else 'inline')
+    except Exception: return f'<code class="math">{html.escape(tex)}</code>'
+
+class SiteRenderer(IPythonRenderer):
+    "nbconvert's markdown renderer with Pandoc's heading ids and math as MathML"
+    def __init__(self, ids:set=None, **kwargs):
+        super().__init__(escape=False, **kwargs)
+        self.ids = set() if ids is None else ids
+    def heading(self, text, level, **attrs):
+        hid = pandoc_id(text, self.ids)
+        return f'<h{level} id="{hid}">{text}<a class="anchor-link" href="#{hid}">¶</a></h{level}>\n'
+    def block_math(self, body): return latex_mathml(body, display=True)
+    def inline_math(self, body): return latex_mathml(body)
+    def latex_environment(self, name, body): return latex_mathml(f'\\begin{{{name}}}{body}\\end{{{name}}}', display=True)
+
+def markdown_html(
+    md:str, # Markdown, math included
+    ids:set=None, # Heading ids already used on the page
+    **kwargs, # Passed to nbconvert's `IPythonRenderer` (attachments, path...)
+)->str:
+    "`md` as HTML the way the site shows it (Pandoc ids, MathML)"
+    return MarkdownWithMath(renderer=SiteRenderer(ids, **kwargs)).render(md)
+
+def inline_html(
+    md:str, # One line of markdown, e.g. a page description with `code` in it
+)->str:
+    "`md` as inline HTML, without the paragraph around it"
+    return re.sub(r'\A\s*<p>(.*)</p>\s*\Z', r'\1', markdown_html(md), flags=re.DOTALL)
+
+class SiteExporter(HTMLExporter):
+    "nbconvert's HTML exporter rendering markdown cells and outputs with `markdown_html`, one set of ids per page"
+    def from_notebook_node(self, nb, resources=None, **kw):
+        self.ids = set()
+        return super().from_notebook_node(nb, resources, **kw)
+    @pass_context
+    def markdown2html(self, context, source):
+        path = context.get('resources', {}).get('metadata', {}).get('path', '')
+        return markdown_html(source, self.ids, attachments=context.get('cell', {}).get('attachments', {}),
+                             embed_images=self.embed_images, path=path, anchor_link_text=self.anchor_link_text,
+                             **self.lexer_options)
+
 def _exporter():
-    return HTMLExporter(template_name='basic', exclude_input_prompt=True, exclude_output_prompt=True)
+    return SiteExporter(template_name='basic', exclude_input_prompt=True, exclude_output_prompt=True)
 
 def nb_page(
     proc_nb:Path, # A notebook processed by `proc_nb`
@@ -197,7 +296,7 @@ def md_page(
     h1 = _re_h1.search(text)
     title = fm.get('title') or (h1.group(1) if h1 else rel.stem)
     return AttrDict(src=rel, out=rel.with_suffix('.html'), title=str(title), description=fm.get('description', ''),
-                    body=markdown2html_mistune(pandoc_links(_re_fence.sub('', text))), show_title='title' in fm)
+                    body=markdown_html(pandoc_links(_re_fence.sub('', text))), show_title='title' in fm)
 
 def _href(page, current): return Path(os.path.relpath(page.out, current.out.parent)).as_posix()
 def _section(folder): return ' / '.join(re.sub(r'^\d+_', '', o).replace('_', ' ').capitalize() for o in folder.parts)
@@ -254,11 +353,16 @@ _site_css = """body { margin: 0; display: flex; font-family: system-ui, sans-ser
 .crnb-sidebar ul { list-style: none; padding-left: 0.8rem; } .crnb-sidebar > ul { padding-left: 0; }
 .crnb-sidebar a { text-decoration: none; color: #2c3e50; } .crnb-sidebar a.active { font-weight: bold; color: #2780e3; }
 .crnb-site { font-size: 1.2rem; font-weight: bold; } .crnb-section > span { font-weight: 600; color: #666; }
-.crnb-page { flex: 1; max-width: 60rem; padding: 1rem 2rem; overflow-x: auto; }
+.crnb-page { flex: 1; min-width: 0; max-width: 60rem; padding: 1rem 2rem; }
 .crnb-page .description { font-style: italic; font-size: 1.2rem; opacity: 0.7; }
 .input_area, .highlight { background: #f7f7f7; border-radius: 4px; }
 .output_area pre, .output_subarea pre { margin-left: 0.8rem; border-left: 2px solid lightsalmon; padding-left: 0.5rem; }
-pre { padding: 0.5rem; overflow-x: auto; } table { border-collapse: collapse; } th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #ddd; }
+pre { padding: 0.5rem; overflow-x: auto; } th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; display: block; width: max-content; max-width: 100%; overflow-x: auto; }
+img, svg, video { max-width: 100%; height: auto; } math { font-family: "STIX Two Math", "Latin Modern Math", "Cambria Math", math; }
+math[display="block"] { font-size: 1.2em; margin: 0.8rem 0; overflow-x: auto; }
+.anchor-link { margin-left: 0.3rem; text-decoration: none; color: #999; visibility: hidden; }
+:is(h1, h2, h3, h4, h5, h6):hover > .anchor-link { visibility: visible; }
 """
 
 def page_html(
@@ -269,7 +373,7 @@ def page_html(
 )->str:
     "The complete HTML document for `page`"
     header = f'<h1 class="title">{html.escape(page.title)}</h1>' if page.show_title else ''
-    if page.description: header += f'\n<p class="description">{html.escape(str(page.description))}</p>'
+    if page.description: header += f'\n<p class="description">{inline_html(str(page.description))}</p>'
     root = ''.join('../' for _ in page.out.parent.parts)
     return _page_html.format(title=html.escape(page.title), site=html.escape(site_title), css=root+'site.css',
                              header=header, sidebar=sidebar_html(pages, page, site_title),
