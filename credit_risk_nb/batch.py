@@ -93,8 +93,7 @@ def read_chunks(path,  # Parquet or CSV file
         columns = [c for c in columns if c in pf.schema_arrow.names] if columns else None
         for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns): yield batch.to_pandas()
     else:
-        read = {k: v for k, v in spec.read.items()}
-        with pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, chunksize=chunk_rows, **read) as reader:
+        with pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, chunksize=chunk_rows, **spec.csv_args) as reader:
             yield from reader
 
 def count_rows(path) -> int|None:

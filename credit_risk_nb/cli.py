@@ -258,7 +258,7 @@ def crnb_drift(
             data = inputs_frame(own[0] if own else decisions)
             if own and len(decisions) > len(data): print(f"Note: {len(decisions) - len(data)} decision(s) in the window were made by other model versions "
                                                          "and are left out; without --model_uri each version is compared with its own reference.")
-            elif len(decisions): print(f"Note: no decision in the window was made by {p.name} version {p.version}; "
+            elif not own and len(decisions): print(f"Note: no decision in the window was made by {p.name} version {p.version}; "
                                        f"all {len(decisions)} are compared with its reference.")
         if not len(data): raise SystemExit(f"No applicants to compare ({window})")
         return report_drift(scorer, data, output, window, reference, mlflow_experiment, tracking_uri)

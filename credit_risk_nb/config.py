@@ -69,6 +69,10 @@ user_fixes = {
     'SpecError': "correct the spec file (the Datasets chapter documents every field), then run the command again",
     'DataError': "correct the data (or the spec that describes it) as the message says, then run the command again",
     'FileNotFoundError': "check the path; a relative path is read from the folder the command runs in ({cwd})",
+    'GateError': "give a holdout file of applicants neither model trained on (--holdout_path); nothing was registered or promoted",
+    'NoReference': "give the training file the reference bins are computed from (--reference_path)",
+    'DecisionLogError': "check that the decision log's database is reachable (--database_url or CRNB_DATABASE_URL)",
+    'MlflowException': "check the model name, version or alias and the MLflow store (--tracking_uri or MLFLOW_TRACKING_URI)",
 }
 
 def user_error_text(err:BaseException,  # The exception, or papermill's error wrapping the one a kernel raised

@@ -186,9 +186,8 @@ class DatasetSpec:
         for d in self.derived:
             if bad := [c for c in d.inputs if c not in self or self[c].kind != 'numeric']: raise SpecError(f"derived {d.name!r}: {bad} must be numeric features of the spec")
         self._check_read(where)
-        for k, v in self.floors.items():
-            if k not in floor_keys: raise _unknown(f"{where}: floors", k, floor_keys)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1: raise SpecError(f"{where}: floors: {k} must be a number from 0 to 1, not {v!r}")
+        if bad := [k for k in self.floors if k not in floor_keys]: raise _unknown(f"{where}: floors", bad[0], floor_keys)
+        if bad := [k for k, v in self.floors.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1]: raise SpecError(f"{where}: floors: {bad[0]} must be a number from 0 to 1")
     def _check_read(self, where):
         try: codecs.lookup(self.encoding)
         except LookupError: raise SpecError(f"{where}: unknown encoding {self.encoding!r}; e.g. 'utf-8', 'latin-1', 'cp1252'") from None
@@ -210,7 +209,9 @@ class DatasetSpec:
     def protected(self) -> list[Feature]: return [f for f in self.features if f.protected]
     @property
     def csv_args(self) -> dict: return {'sep': self.sep, 'encoding': self.encoding, **self.read}
-    def to_dict(self) -> dict: return json.loads(json.dumps(asdict(self), default=str))
+    def to_dict(self) -> dict:
+        "The spec as plain JSON-able data (every key, defaults included)."
+        return json.loads(json.dumps(asdict(self), default=str))
     def to_yaml(self) -> str:
         "The spec as YAML, each field with only what differs from the defaults."
         d = {**_compact(self), 'features': [_compact(f) for f in self.features], 'derived': [_compact(d) for d in self.derived]}
@@ -285,12 +286,16 @@ class QualityReport:
             action,  # What was done: 'set missing', 'dropped', 'kept'
             detail='',  # e.g. the range that was broken
            ):
+        "Record an issue of `check` on the rows of `mask` (nothing when there is none), with up to 10 of their file lines."
         n = int(np.sum(mask))
         if n: self.issues.append(QualityIssue(check, column, n, [int(x) for x in np.asarray(lines)[np.asarray(mask)][:10]], action, detail))
     @property
     def rows_dropped(self) -> int: return self.rows_read - self.rows_kept
-    def to_dict(self) -> dict: return asdict(self)
+    def to_dict(self) -> dict:
+        "The report as plain data (logged to MLflow as `quality_report.json`)."
+        return asdict(self)
     def to_frame(self) -> pd.DataFrame:
+        "One row per issue: check, column, rows, example file lines, action, detail."
         return pd.DataFrame([asdict(i) for i in self.issues], columns=[f.name for f in fields(QualityIssue)])
     def _repr_markdown_(self):
         head = (f"**{self.dataset}**: {self.rows_read:,} rows read, {self.rows_kept:,} kept, "
@@ -392,6 +397,7 @@ def validate(raw:pd.DataFrame,  # The file as text columns (`read_text`)
     lines = np.arange(first_line, first_line + len(raw))
     text = {c: raw[c].astype(str).str.strip() for c in ids + need}
     is_na = {c: text[c].str.lower().isin(na_values).to_numpy() for c in need}
+    if empty := [c for c in spec.columns if require_target and len(raw) > 1 and is_na[c].all()]: raise DataError(f"{spec.name}: column(s) {empty} are empty in every row; fill them, or drop them from the file and the spec")
     out, keep = {c: text[c].to_numpy() for c in ids}, np.ones(len(raw), bool)
     for f in spec.features:
         out[f.name] = _parse_field(f, text[f.name], is_na[f.name], keep, lines, report, spec)
@@ -409,9 +415,10 @@ def validate(raw:pd.DataFrame,  # The file as text columns (`read_text`)
     report.rows_kept = len(frame)
     if require_target:
         y = frame[spec.target]
-        if y.nunique() < 2: raise DataError(f"{spec.name}: target {spec.target!r} has one class only ({y.iloc[0] if len(y) else 'no rows'}); need defaults and non-defaults")
+        dropped = ', '.join(f"{i.count} {i.check}" + (f" ({i.column})" if i.column else '') for i in report.issues if i.action == 'dropped')
+        if len(frame) < spec.min_rows: raise DataError(f"{spec.name}: only {len(frame)} usable rows of {len(raw)} read (need at least {spec.min_rows}, the spec's min_rows)" + (f"; dropped: {dropped}" if dropped else ''))
+        if y.nunique() < 2: raise DataError(f"{spec.name}: target {spec.target!r} has one class only ({y.iloc[0]}); need defaults and non-defaults")
         report.default_rate = float(y.mean())
-        if len(frame) < spec.min_rows: raise DataError(f"{spec.name}: only {len(frame)} usable rows (need at least {spec.min_rows})")
     return frame, report
 
 # %% ../nbs/01_datasets.ipynb #4fb475c3

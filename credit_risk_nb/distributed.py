@@ -76,7 +76,7 @@ def read_raw(path,  # A Parquet or CSV file, or a folder of them
     "The files at `path` as a lazy Dask DataFrame, one partition per file or block, in file order."
     files = [str(f) for f in data_files(path)]
     if file_format(path) == 'parquet': return dd.read_parquet(files)
-    return dd.read_csv(files, dtype=str, keep_default_na=False, skipinitialspace=True, blocksize=blocksize, **spec.read)
+    return dd.read_csv(files, dtype=str, keep_default_na=False, skipinitialspace=True, blocksize=blocksize, **spec.csv_args)
 
 # %% ../nbs/14_distributed.ipynb #a97f16b5
 def as_text(raw:pd.DataFrame, columns:list) -> pd.DataFrame:
