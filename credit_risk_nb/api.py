@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['app', 'Serving', 'ApiMetrics', 'MetricsMiddleware', 'served', 'settings', 'api_metrics', 'served_scorer',
            'decision_log', 'RegistryWatch', 'registry_status', 'registry_watch', 'scoring_router', 'admin_key',
-           'operations_router', 'monitoring_router', 'create_app', 'env_settings', 'EnvApp', 'crnb_serve']
+           'operations_router', 'monitoring_router', 'create_app', 'env_settings', 'EnvApp']
 
 # %% ../nbs/18_api.ipynb #d5ebac24
 import asyncio, concurrent.futures, datetime as dt, math, os, secrets, threading, time, uuid
@@ -21,7 +21,6 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, CONTENT_TYPE_LATEST
-from fastcore.script import call_parse, store_true
 from . import __version__, config
 from .datasets import DatasetSpec, get_spec
 from .scoring import Scorer
@@ -435,26 +434,3 @@ class EnvApp:
         await self.app(scope, receive, send)
 
 app = EnvApp()
-
-# %% ../nbs/18_api.ipynb #58257edb
-@call_parse
-def crnb_serve(
-    host:str='127.0.0.1',  # Interface to bind (0.0.0.0 exposes the service to the network)
-    port:int=8000,  # Port
-    workers:int=1,  # Worker processes
-    model_uri:str=None,  # models:/NAME@champion (default), models:/NAME/VERSION, runs:/..., or a bundle folder
-    max_batch:int=None,  # Most applicants per /predict/batch call (default 1000)
-    reasons:int=None,  # Reasons per applicant (default 4, 0 for none)
-    access_log:store_true=False,  # Log every request
-    database_url:str=None,  # Decision log URL (default: SQLite beside the MLflow store, see Configuration)
-    no_log:store_true=False,  # Keep no decision log
-):
-    "Serve the prediction API with uvicorn."
-    import uvicorn
-    if model_uri: os.environ['CRNB_MODEL_URI'] = model_uri
-    if max_batch is not None: os.environ['CRNB_MAX_BATCH'] = str(max_batch)
-    if reasons is not None: os.environ['CRNB_REASONS'] = str(reasons)
-    if database_url: os.environ['CRNB_DATABASE_URL'] = database_url
-    if no_log: os.environ['CRNB_DECISION_LOG'] = 'off'
-    print(f"Serving {os.environ.get('CRNB_MODEL_URI') or env_settings()['model_uri']} on http://{host}:{port} (docs: /docs)")
-    uvicorn.run('credit_risk_nb.api:app', host=host, port=port, workers=workers, access_log=access_log, lifespan='on')

@@ -60,7 +60,7 @@ def clean_rows(raw:pd.DataFrame, encoder:Encoder) -> tuple[pd.DataFrame, np.ndar
 def score_frame(raw:pd.DataFrame,  # Raw rows to score
                 scorer:Scorer,  # The model
                 reasons:int=0,  # Top reasons per applicant (0: none)
-                keep=(),  # Input columns to copy into the output (list or comma-separated)
+                keep=(),  # Input columns to copy into the output (list or comma-separated; default: the spec's ids in the file)
                 first_row:int=0,  # Number of the first row in the output's `row` column
                ) -> pd.DataFrame:
     "Score the raw rows `raw` with `scorer`: one output row per input row, numbered from `first_row`."
@@ -68,7 +68,7 @@ def score_frame(raw:pd.DataFrame,  # Raw rows to score
     clean, error = clean_rows(raw, scorer.encoder)
     ok = error == ''
     out = pd.DataFrame({'row': np.arange(first_row, first_row + n, dtype='int64')})
-    for c in parse_list(keep): out[c] = raw[c].to_numpy()
+    for c in parse_list(keep) or [c for c in scorer.spec.id if c in raw]: out[c] = raw[c].to_numpy()
     pd_, points = np.full(n, np.nan), np.full(n, np.nan)
     decision, why = np.full(n, 'invalid', dtype=object), np.full(n, None, dtype=object)
     if ok.any():

@@ -10,8 +10,8 @@ from fastcore.script import call_parse, store_true
 from . import config
 
 # %% auto #0
-__all__ = ['pipeline_notebook', 'run_pipeline', 'crnb_train', 'crnb_retrain', 'crnb_log', 'crnb_drift', 'crnb_outcomes',
-           'crnb_score']
+__all__ = ['pipeline_notebook', 'run_pipeline', 'crnb_train', 'crnb_retrain', 'crnb_serve', 'crnb_log', 'crnb_drift',
+           'crnb_outcomes', 'crnb_score']
 
 # %% ../nbs/19_cli.ipynb #59ba9a3f
 def pipeline_notebook(name:str='train') -> Path:
@@ -203,6 +203,31 @@ def crnb_retrain(
     print(f"Executed notebook: {result['notebook']}")
     if strict and not gate['passed']: raise SystemExit(1)
 
+# %% ../nbs/19_cli.ipynb #f325e940
+@call_parse
+@config.cli_main
+def crnb_serve(
+    host:str='127.0.0.1',  # Interface to bind (0.0.0.0 exposes the service to the network)
+    port:int=8000,  # Port
+    workers:int=1,  # Worker processes
+    model_uri:str=None,  # models:/NAME@champion (default), models:/NAME/VERSION, runs:/..., or a bundle folder
+    max_batch:int=None,  # Most applicants per /predict/batch call (default 1000)
+    reasons:int=None,  # Reasons per applicant (default 4, 0 for none)
+    access_log:store_true=False,  # Log every request
+    database_url:str=None,  # Decision log URL (default: SQLite beside the MLflow store, see Configuration)
+    no_log:store_true=False,  # Keep no decision log
+):
+    "Serve the prediction API with uvicorn."
+    import uvicorn
+    from credit_risk_nb.api import env_settings
+    if model_uri: os.environ['CRNB_MODEL_URI'] = model_uri
+    if max_batch is not None: os.environ['CRNB_MAX_BATCH'] = str(max_batch)
+    if reasons is not None: os.environ['CRNB_REASONS'] = str(reasons)
+    if database_url: os.environ['CRNB_DATABASE_URL'] = database_url
+    if no_log: os.environ['CRNB_DECISION_LOG'] = 'off'
+    print(f"Serving {os.environ.get('CRNB_MODEL_URI') or env_settings()['model_uri']} on http://{host}:{port} (docs: /docs)")
+    uvicorn.run('credit_risk_nb.api:app', host=host, port=port, workers=workers, access_log=access_log, lifespan='on')
+
 # %% ../nbs/19_cli.ipynb #0718bfee
 @call_parse
 @config.cli_main
@@ -314,7 +339,7 @@ def crnb_score(
     output:str,  # Output file (.parquet or .csv); a folder when the input is a folder
     chunk_rows:int=100_000,  # Rows per chunk: memory is bounded by this
     reasons:int=0,  # Top reasons per applicant (0: none; they cost more than the score)
-    keep:str='',  # Comma-separated input columns to copy into the output, e.g. an application id
+    keep:str='',  # Comma-separated input columns to copy into the output (default: the spec's id columns)
     scheduler:str=None,  # Dask scheduler address for a folder (default: a LocalCluster on this machine)
     n_workers:int=2,  # Workers of the LocalCluster for a folder
     tracking_uri:str=None,  # MLflow tracking URI (default: the project store)

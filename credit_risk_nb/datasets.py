@@ -77,6 +77,7 @@ class Feature:
     min: float|None = None  # Numeric: smallest plausible value; below it is counted and set missing
     max: float|None = None  # Numeric: largest plausible value; above it is counted and set missing
     missing: bool = False  # May the value be missing?
+    integer: bool = False  # Numeric: whole numbers only (the API refuses fractions)
     monotone: int = 0  # Numeric: +1: risk may only rise with the value, -1: only fall, 0: free
     protected: bool = False  # Protected attribute: fairness report only, never cited as a reason
     model: bool = True  # Is it an input of the model?
@@ -88,7 +89,7 @@ class Feature:
     def __post_init__(self):
         where = f"feature {self.name!r}"
         _check_types(self, where)
-        numeric_only = [k for k in ('min', 'max', 'elderly') if getattr(self, k) is not None] + ['monotone'] * bool(self.monotone)
+        numeric_only = [k for k in ('min', 'max', 'elderly') if getattr(self, k) is not None] + ['monotone'] * bool(self.monotone) + ['integer'] * self.integer
         if self.kind == 'categorical' and not self.labels: raise SpecError(f"{where}: a categorical field needs its `labels` (code: readable label)")
         if self.kind == 'categorical' and numeric_only: raise SpecError(f"{where}: {', '.join(numeric_only)} apply to numeric fields only; remove them or set `kind: numeric`")
         if self.kind == 'numeric' and self.labels is not None: raise SpecError(f"{where}: labels apply to categorical fields only; set `kind: categorical` or remove them")

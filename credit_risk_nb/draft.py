@@ -169,6 +169,7 @@ def draft_field(name:str,  # Column name
         f.update(zip(('min', 'max'), plausible_range(p['lo'], p['hi'])), description=f"{label} ({_num(p['lo'])} to {_num(p['hi'])} in the file)")
         if 0 < 3 * p['q999'] < p['hi']: notes.append(f"largest value {_num(p['hi'])} is far above 99.9% of rows (up to {_num(p['q999'])}): an error? lower max to drop it")
     if p['blanks']: f['missing'] = True
+    if p['integer'] and not coded: f['integer'] = True
     if role == 'age' and not coded:
         f.update(min=18, max=100, monotone=-1, protected=True, elderly=62, groups=[18, 25, 35, 50, 65, 101])
         notes.append('protected, but stays a model input with risk non-increasing in age (Reg B check at 62); ages outside 18-100 are errors')

@@ -12,7 +12,7 @@ __all__ = ['QueryTime', 'field_annotation', 'applicant_model', 'batch_model', 'M
 # %% ../nbs/17_schema.ipynb #51b049fe
 import datetime as dt, json, math, re
 from collections import Counter
-from typing import Annotated, Any, Callable, Literal, Optional
+from typing import Annotated, Any, Callable, Literal, Optional, Union
 import numpy as np
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -78,6 +78,8 @@ def applicant_model(
         if required: fields_[f"f{i}"] = (kind, Field(alias=f.name, **info))
         else: fields_[f"f{i}"] = (Optional[kind], Field(None, alias=f.name, **info))
         if f.name in inputs and f.example is not None: example[f.name] = f.example
+    for j, c in enumerate(spec.id):  # ids (e.g. the application number): logged with the decision, never a model input
+        fields_[f"id{j}"] = (Optional[Union[str, int]], Field(None, alias=c, description=f"{c}: the application's id, kept in the decision log; not a model input"))
     cfg = ConfigDict(extra='forbid', validate_by_alias=True, validate_by_name=False, serialize_by_alias=True,
                      json_schema_extra={'examples': [example]})
     title = name or ''.join(w.title() for w in spec.name.split('_')) + 'Applicant'
