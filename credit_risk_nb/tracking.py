@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_tracking.ipynb #60e9564e
 from __future__ import annotations
-import json, os, getpass, tempfile, datetime as dt
+import json, os, getpass, tempfile, warnings, datetime as dt
 from pathlib import Path
 import numpy as np, pandas as pd
 import mlflow
@@ -239,9 +239,12 @@ def without_home(text:str) -> str:
 def notebook_html(path,  # An (executed) notebook file
                  ) -> str:
     "The notebook at `path` as a self-contained HTML page (nbconvert's `HTMLExporter`), the home folder written as `~`."
-    try: from nbconvert import HTMLExporter
+    try: import nbconvert
     except ImportError as e: raise ImportError(f"rendering {path} as HTML needs nbconvert: pip install nbconvert") from e
-    return without_home(HTMLExporter().from_filename(str(path))[0])
+    # nbconvert's templates are data files of the environment it is installed in, which need not be this one's prefix
+    shared = Path(nbconvert.__file__).resolve().parents[4]/'share'/'jupyter'/'nbconvert'/'templates'
+    exporter = nbconvert.HTMLExporter(extra_template_basedirs=[str(shared)] if shared.is_dir() else [])
+    return without_home(exporter.from_filename(str(path))[0])
 
 # %% ../nbs/09_tracking.ipynb #6c8f3f4b
 def log_notebook(path,  # The executed notebook
@@ -253,5 +256,6 @@ def log_notebook(path,  # The executed notebook
     client, path = client or MlflowClient(), Path(path)
     with tempfile.TemporaryDirectory() as d:
         (Path(d)/path.name).write_text(without_home(path.read_text(encoding='utf-8')), encoding='utf-8')
-        (Path(d)/f'{path.stem}.html').write_text(notebook_html(path), encoding='utf-8')
+        try: (Path(d)/f'{path.stem}.html').write_text(notebook_html(path), encoding='utf-8')
+        except Exception as e: warnings.warn(f"{path.name}: logged without its HTML copy ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
         for run_id in run_ids: client.log_artifacts(run_id, d, artifact_path)
