@@ -146,7 +146,8 @@ def _compact(obj) -> dict:
     return out
 
 # %% ../nbs/01_datasets.ipynb #8078ce2f
-floor_keys = ['min_roc_auc', 'max_ece', 'max_brier', 'min_approval_ratio']  # the promotion gate's fixed standards (see Retraining)
+floor_keys = {'min_roc_auc': 'ROC-AUC', 'max_ece': 'expected calibration error', 'max_brier': 'Brier score',
+              'min_approval_ratio': 'lowest approval-rate ratio between groups'}  # the promotion gate's fixed standards (see Retraining)
 
 # %% ../nbs/01_datasets.ipynb #f3c5a8c5
 @dataclass
@@ -187,7 +188,7 @@ class DatasetSpec:
         for d in self.derived:
             if bad := [c for c in d.inputs if c not in self or self[c].kind != 'numeric']: raise SpecError(f"derived {d.name!r}: {bad} must be numeric features of the spec")
         self._check_read(where)
-        if bad := [k for k in self.floors if k not in floor_keys]: raise _unknown(f"{where}: floors", bad[0], floor_keys)
+        if bad := [k for k in self.floors if k not in floor_keys]: raise _unknown(f"{where}: floors", bad[0], list(floor_keys))
         if bad := [k for k, v in self.floors.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1]: raise SpecError(f"{where}: floors: {bad[0]} must be a number from 0 to 1")
     def _check_read(self, where):
         try: codecs.lookup(self.encoding)

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 from scipy.stats import chi2
 import mlflow
 from mlflow import MlflowClient
-from .datasets import DatasetSpec, load_dataset
+from .datasets import DatasetSpec, load_dataset, floor_keys
 from .evaluation import fairness_report, plot_roc, plot_calibration
 from .fit import scorer_metrics, row_hashes
 from .reports import write_report
@@ -21,8 +21,8 @@ from .tracking import use_tracking, load_scorer, move_alias, training_run, recor
 from .drift import drift_report, NoReference, psi_bands
 
 # %% auto #0
-__all__ = ['floor_checks_known', 'train_challenger', 'register_challenger', 'gate_metrics', 'gate_checks', 'floor_checks',
-           'GateError', 'training_rows', 'fair_holdout', 'gate_holdout', 'GateReport', 'psi_noise', 'promotion_gate']
+__all__ = ['train_challenger', 'register_challenger', 'gate_metrics', 'gate_checks', 'floor_checks', 'GateError', 'training_rows',
+           'fair_holdout', 'gate_holdout', 'GateReport', 'psi_noise', 'promotion_gate']
 
 # %% ../nbs/16_retrain.ipynb #6e87db21
 def train_challenger(data:Prepared,  # Validated new data and its split (from `prepare`)
@@ -102,23 +102,20 @@ def gate_checks(challenger:dict,  # `gate_metrics` of the challenger
     return checks
 
 # %% ../nbs/16_retrain.ipynb #ed87b492
-floor_checks_known = {'min_roc_auc': 'ROC-AUC', 'max_ece': 'expected calibration error', 'max_brier': 'Brier score',
-                      'min_approval_ratio': 'lowest approval-rate ratio between groups'}
-
 def floor_checks(challenger:dict,  # `gate_metrics` of the challenger
                  floors:dict|None,  # {min_roc_auc, max_ece, max_brier, min_approval_ratio}: None values are not applied
                 ) -> list[dict]:
     "The fixed standards every promoted model meets, whatever the current champion."
     floors = {k: v for k, v in (floors or {}).items() if v is not None}
-    unknown = sorted(set(floors) - set(floor_checks_known))
-    if unknown: raise ValueError(f"unknown floor(s) {unknown}; known: {sorted(floor_checks_known)}")
+    unknown = sorted(set(floors) - set(floor_keys))
+    if unknown: raise ValueError(f"unknown floor(s) {unknown}; known: {sorted(floor_keys)}")
     c, out = challenger['metrics'], []
     for key in ('min_roc_auc', 'max_ece', 'max_brier'):
         if key not in floors: continue
         figure, limit = key[4:], float(floors[key])
         ok = c[figure] >= limit if key.startswith('min') else c[figure] <= limit
         out.append(_check(f'floor:{figure}', c[figure], None, limit, bool(ok),
-                          f"{floor_checks_known[key]} {c[figure]:.4f}, fixed {'floor' if key.startswith('min') else 'ceiling'} {limit}"))
+                          f"{floor_keys[key]} {c[figure]:.4f}, fixed {'floor' if key.startswith('min') else 'ceiling'} {limit}"))
     if 'min_approval_ratio' in floors:
         limit = float(floors['min_approval_ratio'])
         for attribute, ratio in challenger['approval_ratio'].items():
