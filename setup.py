@@ -25,7 +25,7 @@ setuptools.setup(
     include_package_data=True, package_data={'credit_risk_nb': ['data/*', 'specs/*.yaml', 'pipelines/*.ipynb']},
     install_requires=reqs('requirements'),
     # xgboost is an extra so CPU-only machines can take the 6 MB `xgboost-cpu` wheel instead of the CUDA build.
-    extras_require={'cpu': reqs('cpu_requirements'), 'gpu': reqs('gpu_requirements'), 'dev': reqs('dev_requirements')},
+    extras_require={'cpu': reqs('cpu_requirements'), 'gpu': reqs('gpu_requirements'), 'dev': reqs('dev_requirements'), 'bench': reqs('bench_requirements')},
     dependency_links=cfg.get('dep_links', '').split(), python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(), long_description_content_type='text/markdown',
     zip_safe=False, keywords=cfg['keywords'], description=cfg['description'],

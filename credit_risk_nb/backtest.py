@@ -13,16 +13,17 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from . import config
 from .datasets import DatasetSpec, get_spec, read_text, validate
 from .evaluation import decile_table, expected_calibration_error
-from .reports import write_report
+from .grades import MasterScale, grade_table, monotone_breaks, plot_grades
+from .reports import write_report, md_table
 from .scoring import Scorer
 from .drift import drift_report, reference_bins, write_drift_report, drift_summary, drift_metrics
 from .tracking import use_tracking, use_store, load_scorer
 from .decisions import DecisionLog, decision_rows, inputs_frame, utc
 
 # %% auto #0
-__all__ = ['score_bands', 'backtest_metrics', 'backtest_table', 'plot_backtest', 'training_metrics', 'version_groups', 'backtest',
-           'write_backtest_report', 'log_drift', 'log_report', 'read_applicants', 'log_window', 'registry_scorers',
-           'report_drift', 'outcome_summary', 'read_outcomes']
+__all__ = ['score_bands', 'backtest_metrics', 'backtest_table', 'plot_backtest', 'training_metrics', 'version_scale',
+           'version_groups', 'backtest', 'write_backtest_report', 'log_drift', 'log_report', 'read_applicants',
+           'time_window', 'log_window', 'registry_scorers', 'report_drift', 'outcome_summary', 'read_outcomes']
 
 # %% ../nbs/12_backtest.ipynb #ec8e5c72
 def score_bands(y,  # Outcomes: 1 defaulted, 0 repaid
@@ -90,6 +91,16 @@ def training_metrics(name:str|None,  # Registered model name
         return dict(client.get_run(client.get_model_version(name, str(version)).run_id).data.metrics)
     except Exception: return {}
 
+# %% ../nbs/12_backtest.ipynb #a0333ad7
+def version_scale(name:str|None,  # Registered model name
+                  version:str|None,  # Its version
+                  tracking_uri:str|None=None,  # MLflow store (default: the project store)
+                 ) -> MasterScale|None:
+    "The master scale of registered model `name` version `version` (None when unknown, or the bundle predates grades)."
+    if not name or not version: return None
+    try: return load_scorer(f"models:/{name}/{version}", tracking_uri).scale
+    except Exception: return None
+
 # %% ../nbs/12_backtest.ipynb #43f0ab87
 def version_groups(decisions:pd.DataFrame) -> list:
     "[((model name, version), decisions)] of logged `decisions`, by the model that made them, in order of appearance (None: not recorded)."
@@ -105,20 +116,24 @@ def backtest(log:DecisionLog,  # The decision log with outcomes
              n_bands:int=5,  # Score bands
              training:dict|None=None,  # Training metrics to compare with (default: each version's, from the registry)
              tracking_uri:str|None=None,  # MLflow store of the registry (default: the project store)
+             scales:Callable|None=None,  # (name, version) -> that version's `MasterScale` or None (default: `version_scale`)
             ) -> dict:
-    "Back-test of the decisions with outcomes in `[start, end)`, per model version: realised metrics, the table against training, bands."
+    "Back-test of the decisions with outcomes in `[start, end)`, per model version: realised metrics, the table against training, bands, grades."
     observed = log.with_outcomes(start, end, model_name, model_version)
     if not len(observed): raise ValueError(f"no decisions with outcomes in the window [{start}, {end})")
-    tables, bands, by_version = [], [], {}
+    tables, bands, grades, by_version = [], [], [], {}
+    scales = scales or functools.partial(version_scale, tracking_uri=tracking_uri)
     for (name, version), rows in version_groups(observed):
         label = f"{name} v{version}"
         by_version[label] = backtest_metrics(rows['defaulted'], rows['pd'])
         metrics = training if training is not None else training_metrics(name, version, tracking_uri)
         tables.append(backtest_table(by_version[label], metrics).assign(model=label))
         bands.append(score_bands(rows['defaulted'], rows['pd'], rows['points'], n_bands).assign(model=label))
+        if (scale := scales(name, version)) is not None: grades.append(grade_table(rows['defaulted'], rows['pd'], scale).assign(model=label))
     first = lambda t: t[['model'] + [c for c in t.columns if c != 'model']]
     return dict(realised=backtest_metrics(observed['defaulted'], observed['pd']), by_version=by_version,
                 table=first(pd.concat(tables, ignore_index=True)), bands=first(pd.concat(bands, ignore_index=True)),
+                grades=first(pd.concat(grades, ignore_index=True)) if grades else pd.DataFrame(columns=['model']),
                 observed=observed, versions=list(by_version))
 
 # %% ../nbs/12_backtest.ipynb #4c3ef9d5
@@ -126,7 +141,7 @@ def write_backtest_report(result:dict,  # From `backtest`
                           path,  # Report file: .html or .md
                           title:str='Back-test',  # Page title
                          ) -> Path:
-    "Write a `backtest` result as an HTML or Markdown report: one calibration and ranking plot per model version."
+    "Write a `backtest` result as an HTML or Markdown report: one calibration and ranking plot per model version, the per-grade tests."
     r, obs = result['realised'], result['observed']
     summary = (f"{r['n']} decisions of {', '.join(result['versions'])} with outcomes: {r['defaults']} defaults "
                f"({r['default_rate']:.1%}) against a mean predicted PD of {r['mean_pd']:.1%}; realised ROC-AUC {r['roc_auc']:.3f}."
@@ -135,7 +150,18 @@ def write_backtest_report(result:dict,  # From `backtest`
               plot_backtest(rows['defaulted'], rows['pd'], result['bands'][result['bands']['model'] == f"{name} v{version}"]))
              for (name, version), rows in version_groups(obs)]
     return write_report(title, [('Summary', summary), ('Realised against training', result['table'].round(4)),
-                                ('Score bands', result['bands'].round(4))] + plots, path)
+                                ('Score bands', result['bands'].round(4))] + plots + _grade_sections(result['grades']), path)
+
+def _grade_sections(grades:pd.DataFrame) -> list:
+    "Per-grade tests of each version with a master scale: the table, monotonicity and the plot."
+    out = []
+    for label, t in grades.groupby('model', sort=False):
+        breaks = monotone_breaks(t)
+        note = 'Default rates rise with the grade.' if not breaks else f"Default rates are NOT monotone: {', '.join(breaks)}."
+        cols = ['grade', 'grade_pd', 'n', 'defaults', 'default_rate', 'jeffreys_p', 'binomial_p', 'correlated_p', 'light']
+        out += [(f"Calibration per grade: {label}", f"One-sided p-values (small: the grade PD is too low). {note}\n\n"
+                 + md_table(t.loc[t['n'] > 0, cols].round(4))), (f"Default rate by grade: {label}", plot_grades(t))]
+    return out
 
 # %% ../nbs/12_backtest.ipynb #1ae77a06
 def log_drift(scorer:Scorer,  # The model whose reference bins to compare with
@@ -182,13 +208,22 @@ def read_applicants(path,  # CSV (in the data set's format) or Parquet file of a
     return frame
 
 # %% ../nbs/12_backtest.ipynb #102f889b
+def time_window(start,  # Window start (default: `end` minus `days`)
+                end,  # Window end (default: now)
+                days:float,  # Window length when no start is given
+               ) -> tuple:
+    "(start, end) in UTC; a time beyond year 1 or 9999 (after its offset) is that end of the calendar."
+    t1 = utc(end) or config.utc_now()
+    try: return utc(start) or t1 - dt.timedelta(days=days), t1
+    except OverflowError: return dt.datetime.min.replace(tzinfo=dt.timezone.utc), t1  # an end in year 1: the window is empty
+
 def log_window(start,  # Decision-log window start (default: `end` minus `days`)
                 end,  # Decision-log window end, exclusive (default: now)
                 days:float,  # Window length when no start is given
                 database_url,  # Decision log URL
            ) -> tuple[pd.DataFrame, dict]:
     "The decisions of the log's `[start, end)` (default: the last `days`) and the window."
-    t1 = utc(end) or config.utc_now(); t0 = utc(start) or t1 - dt.timedelta(days=days)
+    t0, t1 = time_window(start, end, days)
     return DecisionLog(database_url).query(t0, t1), dict(start=t0.isoformat(), end=t1.isoformat())
 
 def registry_scorers(tracking_uri:str|None=None) -> Callable:

@@ -70,12 +70,12 @@ def score_frame(raw:pd.DataFrame,  # Raw rows to score
     out = pd.DataFrame({'row': np.arange(first_row, first_row + n, dtype='int64')})
     for c in parse_list(keep) or [c for c in scorer.spec.id if c in raw]: out[c] = raw[c].to_numpy()
     pd_, points = np.full(n, np.nan), np.full(n, np.nan)
-    decision, why = np.full(n, 'invalid', dtype=object), np.full(n, None, dtype=object)
+    decision, why, grade = np.full(n, 'invalid', dtype=object), np.full(n, None, dtype=object), np.full(n, None, dtype=object)
     if ok.any():
         scored = scorer.score(clean[ok], reasons)
-        pd_[ok], points[ok], decision[ok] = scored['pd'], scored['points'], scored['decision']
+        pd_[ok], points[ok], decision[ok], grade[ok] = scored['pd'], scored['points'], scored['decision'], scored['grade']
         if reasons: why[ok] = [json.dumps(r) for r in scored['reasons']]
-    out['pd'], out['decision'], out['points'] = pd_, pd.array(decision, dtype='string'), points
+    out['pd'], out['grade'], out['decision'], out['points'] = pd_, pd.array(grade, dtype='string'), pd.array(decision, dtype='string'), points
     if reasons: out['reasons'] = pd.array(why, dtype='string')
     out['error'] = pd.array(np.where(ok, None, error), dtype='string')
     return out

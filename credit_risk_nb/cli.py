@@ -118,7 +118,7 @@ def crnb_train(
     dataset:str='german_credit',  # Built-in data set: german_credit, credit_risk, hmeq
     data_path:str=None,  # CSV file to read (German Credit is embedded)
     spec_path:str=None,  # YAML spec of your own data set
-    model:str='both',  # xgboost, logreg or both
+    model:str='both',  # xgboost, logreg, scorecard, both (logreg + xgboost) or all
     drop_features:str='',  # Comma-separated fields to leave out, e.g. loan_grade,loan_int_rate
     seed:int=42,  # Seed of the split and the models
     max_depth:int=None,  # XGBoost tree depth
@@ -129,7 +129,8 @@ def crnb_train(
     cutoff_method:str='cost',  # cost (the cost matrix) or expected_loss (PD x LGD x EAD against the margin)
     lgd:float=0.45,  # expected_loss: loss given default
     margin:float=0.05,  # expected_loss: margin on a good loan
-    cv_repeats:int=0,  # Repeated 5-fold cross-validation (0: off)
+    cv_repeats:int=None,  # Repeats of 5-fold cross-validation on the development rows, or --cv (default: 5 under 10,000 rows, else 0; 0: off)
+    tune:int=0,  # Optuna trials searching XGBoost's parameters on cross-validation folds before the final fit (0: the package defaults)
     tracking_uri:str=None,  # MLflow tracking URI (default: the project store)
     experiment:str=None,  # MLflow experiment (default: crnb_<dataset>)
     no_register:store_true=False,  # Log the runs but register nothing
@@ -145,10 +146,11 @@ def crnb_train(
     store = _abs_uri(tracking_uri) or config.tracking_uri()
     print(f"Training on {spec_path or dataset} ({data_path or 'embedded data'}); MLflow store: {store}")
     result = run_pipeline('train', output, **params)
+    if t := result.get('tuned'): print(f"Tuned XGBoost in {tune} trials (run {t['run_id']}): cross-validated ROC-AUC {t['roc_auc']:.4f} with {t['params']}")
     for kind, run_id in result['runs'].items():
         m, cv = result['metrics'][kind], result.get('cv', {}).get(kind)
         print(f"  {kind:8s} run {run_id}: test ROC-AUC {m['roc_auc']:.4f}, recall {m['recall']:.3f}, precision {m['precision']:.3f} at cutoff {m['cutoff']:.3f}")
-        if cv: print(f"  {'':8s} {cv_repeats}x5-fold cross-validation ROC-AUC {cv['roc_auc_mean']:.4f} ± {cv['roc_auc_std']:.4f}")
+        if cv: print(f"  {'':8s} 5-fold cross-validation ROC-AUC {cv['roc_auc_mean']:.4f} ± {cv['roc_auc_std']:.4f} (mean ± sd over the folds)")
     reg = result.get('registered')
     if reg:
         print(f"Registered {reg['name']} version {reg['version']} from {result['best']}: models:/{reg['name']}/{reg['version']}")
@@ -216,6 +218,9 @@ def crnb_serve(
     access_log:store_true=False,  # Log every request
     database_url:str=None,  # Decision log URL (default: SQLite beside the MLflow store, see Configuration)
     no_log:store_true=False,  # Keep no decision log
+    batch_wait:float=None,  # Seconds the micro-batcher waits for requests on their way (default 0.001; 0: never wait)
+    batch_rows:int=None,  # Most applicants scored in one batch (default 256)
+    body_timeout:float=None,  # Seconds a client may take to send its body before a 408 (default 10)
 ):
     "Serve the prediction API with uvicorn."
     import uvicorn
@@ -225,6 +230,8 @@ def crnb_serve(
     if reasons is not None: os.environ['CRNB_REASONS'] = str(reasons)
     if database_url: os.environ['CRNB_DATABASE_URL'] = database_url
     if no_log: os.environ['CRNB_DECISION_LOG'] = 'off'
+    for name, value in dict(BATCH_WAIT=batch_wait, BATCH_ROWS=batch_rows, BODY_TIMEOUT=body_timeout).items():
+        if value is not None: os.environ[f'CRNB_{name}'] = str(value)
     print(f"Serving {os.environ.get('CRNB_MODEL_URI') or env_settings()['model_uri']} on http://{host}:{port} (docs: /docs)")
     uvicorn.run('credit_risk_nb.api:app', host=host, port=port, workers=workers, access_log=access_log, lifespan='on')
 

@@ -25,7 +25,7 @@ class SpecError(ValueError):
 spec_types = {'str': (str, 'text', 'string'), 'float': (numbers.Real, 'a number', 'number'), 'int': (numbers.Integral, 'a whole number', 'integer'),
               'bool': (bool, 'true or false', 'boolean'), 'dict': (dict, 'a mapping', 'object'), 'list': (list, 'a list', 'array'),
               'None': (type(None), 'empty', 'null'), 'Any': (object, 'anything', None)}  # annotation -> (Python type, in words, JSON type)
-spec_choices = {'kind': ('numeric', 'categorical'), 'monotone': (-1, 0, 1)}  # keys with a closed set of values
+spec_choices = {'kind': ('numeric', 'categorical'), 'monotone': (-1, 0, 1), 'actionable': (-1, 0, 1)}  # keys with a closed set of values
 
 # %% ../nbs/01_datasets.ipynb #4098990b
 def type_names(t) -> list[str]:
@@ -79,6 +79,8 @@ class Feature:
     missing: bool = False  # May the value be missing?
     integer: bool = False  # Numeric: whole numbers only (the API refuses fractions)
     monotone: int = 0  # Numeric: +1: risk may only rise with the value, -1: only fall, 0: free
+    actionable: int = 0  # Numeric: recourse may suggest +1: raising it, -1: lowering it (the applicant can change it); 0: never
+    indicator: bool = False  # Missing allowed: also give the model a 0/1 column `<name>_missing` (when being unknown predicts default)
     protected: bool = False  # Protected attribute: fairness report only, never cited as a reason
     model: bool = True  # Is it an input of the model?
     reason: str|dict = ''  # Adverse-action text(s): by side ('high', 'low', 'missing') or by code; see `reason_sides`
@@ -89,10 +91,13 @@ class Feature:
     def __post_init__(self):
         where = f"feature {self.name!r}"
         _check_types(self, where)
-        numeric_only = [k for k in ('min', 'max', 'elderly') if getattr(self, k) is not None] + ['monotone'] * bool(self.monotone) + ['integer'] * self.integer
+        numeric_only = [k for k in ('min', 'max', 'elderly') if getattr(self, k) is not None] + ['monotone'] * bool(self.monotone) + ['actionable'] * bool(self.actionable) + ['integer'] * self.integer
         if self.kind == 'categorical' and not self.labels: raise SpecError(f"{where}: a categorical field needs its `labels` (code: readable label)")
         if self.kind == 'categorical' and numeric_only: raise SpecError(f"{where}: {', '.join(numeric_only)} apply to numeric fields only; remove them or set `kind: numeric`")
+        if self.actionable and self.protected: raise SpecError(f"{where}: a protected attribute is never actionable (recourse never suggests changing it); remove actionable")
+        if self.actionable and self.actionable == self.monotone: raise SpecError(f"{where}: actionable {self.actionable:+d} moves it the way risk rises (monotone {self.monotone:+d}); recourse needs the other direction")
         if self.kind == 'numeric' and self.labels is not None: raise SpecError(f"{where}: labels apply to categorical fields only; set `kind: categorical` or remove them")
+        if self.indicator and not self.missing: raise SpecError(f"{where}: indicator flags missing values, but missing is false; set `missing: true` or remove indicator")
         if None not in (self.min, self.max) and self.min > self.max: raise SpecError(f"{where}: min {self.min} is above max {self.max}")
         if self.labels is not None: self.labels = {str(k): str(v) for k, v in self.labels.items()}
         if self.groups is not None: self._check_groups(where)
@@ -170,6 +175,7 @@ class DatasetSpec:
     cost_fp: float = 1.0  # Cost of declining an applicant who would have repaid
     path: str|None = None  # Default file location (built-in data sets)
     floors: dict = field(default_factory=dict)  # Fixed standards of the promotion gate: min_roc_auc, max_ece, max_brier, min_approval_ratio
+    date: str|None = None  # Application date column: the split and the CV folds follow time (out-of-time validation); kept with the rows, never a model input
 
     def __post_init__(self):
         where = f"spec {self.name!r}"
@@ -182,6 +188,7 @@ class DatasetSpec:
         if not all(isinstance(c, str) for c in self.id): raise SpecError(f"{where}: id lists column names, e.g. [application_id], not {reprlib.repr(self.id)}")
         if self.target in names + self.id: raise SpecError(f"{where}: the target {self.target!r} is also listed as a feature or an id; remove it there")
         if clash := [c for c in self.id if c in names]: raise SpecError(f"{where}: id column(s) {clash} are also features; an id is never a model input, remove it from features")
+        if self.date is not None and self.date in names + self.id + [self.target]: raise SpecError(f"{where}: date column {self.date!r} is also a feature, an id or the target; it is read beside them, never a model input")
         if str(self.good_value) == str(self.default_value): raise SpecError(f"{where}: good_value and default_value are both {self.default_value!r}; each needs its own target value")
         for k in ('min_rows', 'cost_fn', 'cost_fp'):
             if getattr(self, k) < (k != 'min_rows'): raise SpecError(f"{where}: {k} must be {'0 or more' if k == 'min_rows' else 'positive'}, not {getattr(self, k)}")
@@ -394,13 +401,14 @@ def validate(raw:pd.DataFrame,  # The file as text columns (`read_text`)
     if len(raw) == 0: raise DataError(f"{spec.name}: the data has no rows")
     need = spec.columns + ([spec.target] if require_target else [])
     ids = [c for c in spec.id if require_target or c in raw.columns]
-    missing_cols = [c for c in ids + need if c not in raw.columns]
+    dated = [spec.date] if spec.date and (require_target or spec.date in raw.columns) else []  # kept as text, like ids
+    missing_cols = [c for c in ids + dated + need if c not in raw.columns]
     if missing_cols: raise DataError(f"{spec.name}: missing column(s) {missing_cols}; found {list(raw.columns)[:30]}")
     lines = np.arange(first_line, first_line + len(raw))
-    text = {c: raw[c].astype(str).str.strip() for c in ids + need}
+    text = {c: raw[c].astype(str).str.strip() for c in ids + dated + need}
     is_na = {c: text[c].str.lower().isin(na_values).to_numpy() for c in need}
     if empty := [c for c in spec.columns if require_target and len(raw) > 1 and is_na[c].all()]: raise DataError(f"{spec.name}: column(s) {empty} are empty in every row; fill them, or drop them from the file and the spec")
-    out, keep = {c: text[c].to_numpy() for c in ids}, np.ones(len(raw), bool)
+    out, keep = {c: text[c].to_numpy() for c in ids + dated}, np.ones(len(raw), bool)
     for f in spec.features:
         out[f.name] = _parse_field(f, text[f.name], is_na[f.name], keep, lines, report, spec)
     if require_target: keep &= check_target(text[spec.target], is_na[spec.target], spec, report, lines, out)

@@ -4,9 +4,11 @@
 
 # %% ../nbs/11_decisions.ipynb #3b3a8e88
 from __future__ import annotations
-import json, math, queue, threading, datetime as dt
-from concurrent.futures import Future, TimeoutError as FutureTimeout
+import itertools, json, math, queue, threading, time, datetime as dt
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 import numpy as np, pandas as pd
 import sqlalchemy as sa
 from fastcore.basics import patch
@@ -14,7 +16,7 @@ from . import config
 
 # %% auto #0
 __all__ = ['decisions_table', 'outcomes_table', 'DecisionLogError', 'DuplicateDecision', 'utc', 'to_json', 'DecisionLog',
-           'decision_rows', 'inputs_frame', 'DecisionWriter', 'parse_defaulted']
+           'decision_rows', 'inputs_frame', 'Scoring', 'DecisionBatcher', 'parse_defaulted']
 
 # %% ../nbs/11_decisions.ipynb #1228089c
 _metadata = sa.MetaData()
@@ -31,7 +33,11 @@ decisions_table = sa.Table('crnb_decisions', _metadata,
     sa.Column('pd', sa.Float, nullable=False),
     sa.Column('decision', sa.String(16), nullable=False),
     sa.Column('points', sa.Float),
-    sa.Column('reasons', sa.JSON))
+    sa.Column('reasons', sa.JSON),
+    sa.Column('grade', sa.String(32)),  # the master-scale grade (None: the bundle has no master scale)
+    sa.Column('shadow_version', sa.String(64)),  # the shadow model's version, PD and decision (None: no shadow scored it)
+    sa.Column('shadow_pd', sa.Float),
+    sa.Column('shadow_decision', sa.String(16)))
 
 outcomes_table = sa.Table('crnb_outcome_log', _metadata,  # append-only: the latest row of a request id is its outcome
     sa.Column('id', _big_id, primary_key=True, autoincrement=True),
@@ -40,6 +46,13 @@ outcomes_table = sa.Table('crnb_outcome_log', _metadata,  # append-only: the lat
     sa.Column('observed_at', sa.DateTime(timezone=True)),
     sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('correction', sa.Text))  # why this row replaces the earlier outcome of its request (None: the first)
+
+def _migrate_columns(engine:sa.Engine):
+    "Add the nullable columns (`grade`, the shadow's) to a log written before them (its earlier decisions have none)."
+    have = {c['name'] for c in sa.inspect(engine).get_columns('crnb_decisions')}
+    with engine.begin() as conn:
+        for c in decisions_table.c:
+            if c.name not in have: conn.execute(sa.text(f'ALTER TABLE crnb_decisions ADD COLUMN {c.name} {c.type.compile(engine.dialect)}'))
 
 def _migrate_outcomes(engine:sa.Engine):
     "Copy the outcomes of a log written before the append-only table (`crnb_outcomes`, one row per request) once."
@@ -59,10 +72,12 @@ class DuplicateDecision(DecisionLogError):
 
 # %% ../nbs/11_decisions.ipynb #499e3f56
 def utc(t) -> dt.datetime|None:
-    "`t` (datetime, Timestamp or ISO string; naive means UTC) as an aware UTC datetime; None stays None."
+    "`t` (datetime, Timestamp or ISO string; naive means UTC) as an aware UTC datetime (beyond year 1 or 9999: that end); None stays None."
     if t is None or t == '': return None
-    t = pd.Timestamp(t).to_pydatetime()
-    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
+    if not isinstance(t, dt.datetime): t = pd.Timestamp(t).to_pydatetime()
+    if t.tzinfo is None: return t.replace(tzinfo=dt.timezone.utc)
+    try: return t.astimezone(dt.timezone.utc)
+    except OverflowError: return (dt.datetime.min if t.year == 1 else dt.datetime.max).replace(tzinfo=dt.timezone.utc)
 
 # %% ../nbs/11_decisions.ipynb #c7a8d9c8
 def _plain(o):
@@ -73,9 +88,15 @@ def _plain(o):
     if o is pd.NA or o is pd.NaT: return None
     return o
 
+def _number(o):
+    if isinstance(o, np.integer): return int(o)
+    if isinstance(o, np.floating) and math.isfinite(o): return float(o)
+    raise ValueError('needs _plain')
+
 def to_json(o) -> str:
     "Strict JSON of `o`: numpy numbers as numbers, NaN and infinities as null."
-    return json.dumps(_plain(o), separators=(',', ':'), default=str)
+    try: return json.dumps(o, separators=(',', ':'), allow_nan=False, default=_number)  # the common case, without a copy
+    except (ValueError, TypeError): return json.dumps(_plain(o), separators=(',', ':'), default=str)
 
 # %% ../nbs/11_decisions.ipynb #a006a17e
 def _engine(url:str,  # SQLAlchemy database URL
@@ -117,6 +138,7 @@ class DecisionLog:
             self.engine = _engine(self.url, timeout, synchronous)
             _metadata.create_all(self.engine)
             _migrate_outcomes(self.engine)
+            _migrate_columns(self.engine)
         except sa.exc.SQLAlchemyError as e: raise DecisionLogError(f"decision log {self.safe_url}: cannot open: {_why(e)}") from e
     @property
     def backend(self) -> str: return self.engine.dialect.name
@@ -132,7 +154,7 @@ def _why(e:Exception) -> str:
 # %% ../nbs/11_decisions.ipynb #992722ad
 def decision_rows(request_id:str,  # The request's id (X-Request-ID or generated)
                   inputs:list,  # The applicants' raw fields, one dict each, as received
-                  scored:dict,  # Output of `Scorer.score_matrix`: pd, decision, points (and reasons)
+                  scored:dict,  # Output of `Scorer.score_matrix`: pd, decision, points (and reasons, grade)
                   model_name:str|None=None,  # Registered model name of the serving model
                   model_version:str|None=None,  # Its version
                   batch:bool=False,  # A batch call: ids become `<request_id>/<position>`
@@ -140,11 +162,12 @@ def decision_rows(request_id:str,  # The request's id (X-Request-ID or generated
                  ) -> list[dict]:
     "Rows for `DecisionLog.record` from one scored request."
     t = utc(time) or config.utc_now()
-    reasons = scored.get('reasons')
+    reasons, grades = scored.get('reasons'), scored.get('grade')
     return [dict(request_id=f"{request_id}/{i}" if batch else request_id, batch_id=request_id if batch else None, time=t,
                  model_name=model_name, model_version=None if model_version is None else str(model_version),
                  inputs=inputs[i], pd=float(scored['pd'][i]), decision=str(scored['decision'][i]),
-                 points=float(scored['points'][i]), reasons=None if reasons is None else reasons[i])
+                 points=float(scored['points'][i]), reasons=None if reasons is None else reasons[i],
+                 grade=None if grades is None else str(grades[i]))
             for i in range(len(inputs))]
 
 # %% ../nbs/11_decisions.ipynb #3b4d30ce
@@ -156,7 +179,7 @@ def _log_row(r:dict) -> dict:
     return dict(request_id=str(r['request_id']), batch_id=r.get('batch_id'), time=utc(r.get('time')) or config.utc_now(),
                 model_name=r.get('model_name'), model_version=None if r.get('model_version') is None else str(r['model_version']),
                 inputs=r['inputs'], pd=float(r['pd']), decision=str(r['decision']),
-                points=None if r.get('points') is None else float(r['points']), reasons=r.get('reasons'))
+                points=None if r.get('points') is None else float(r['points']), reasons=r.get('reasons'), grade=r.get('grade'))
 
 def _is_duplicate(e:sa.exc.IntegrityError) -> bool:
     text = str(getattr(e, 'orig', e)).lower()
@@ -177,7 +200,7 @@ def record(self:DecisionLog, rows:list[dict]) -> None:
         raise DecisionLogError(f"decision log {self.safe_url}: {len(values)} decision(s) not stored: {_why(e)}") from e
 
 # %% ../nbs/11_decisions.ipynb #d9189a23
-_columns = ['request_id', 'batch_id', 'time', 'model_name', 'model_version', 'pd', 'decision', 'points', 'inputs', 'reasons']
+_columns = ['request_id', 'batch_id', 'time', 'model_name', 'model_version', 'pd', 'decision', 'points', 'inputs', 'reasons', 'grade', 'shadow_version', 'shadow_pd', 'shadow_decision']
 
 def _window(stmt,  # SELECT statement to narrow
             table,  # The table it reads
@@ -241,44 +264,129 @@ def export(self:DecisionLog,
     return len(frame)
 
 # %% ../nbs/11_decisions.ipynb #8fa71f34
-class DecisionWriter:
-    "One thread that commits the decisions of all waiting requests together; each caller waits for its own commit."
-    def __init__(self, log:DecisionLog,  # The decision log to write to
-                 max_rows:int=10_000):  # Most rows in one transaction
-        self.log, self.max_rows = log, max_rows
+@dataclass
+class Scoring:
+    "One request waiting in a `DecisionBatcher`: its applicants, the model to score them with, and its answer to come."
+    scorer: object  # The `Scorer` to use
+    rows: list  # The applicants' raw fields, one dict each
+    request_id: str  # The request's id (X-Request-ID or generated)
+    reasons: int = 0  # Reasons per applicant (0: none)
+    model: tuple = (None, None)  # (registered name, version) stored with each decision
+    batch: bool = False  # A batch call: ids become `<request_id>/<position>`
+    render: Callable|None = None  # Its scores -> its answer, made in the batcher's thread (None: the scores)
+    done: Future = field(default_factory=Future)  # Completes with the answer once the decisions are committed
+    scores: dict|None = None  # Its slice of the batch's scores
+    shadow: tuple|None = None  # (`Scorer`, version) of a shadow model that scores it after it is answered (None: none)
+
+# %% ../nbs/11_decisions.ipynb #df854ffa
+def _each(jobs:list,  # `Scoring`s to process together
+          step:Callable,  # jobs -> None; raises when any fails
+          alone:Callable=lambda e: True,  # Should a failure of the whole be retried one job at a time?
+         ) -> list:
+    "Run `step` on all `jobs`; when it fails, retry each alone (if `alone(error)`); the jobs that failed hold their error."
+    try: step(jobs); return []
+    except Exception as e:
+        if len(jobs) > 1 and alone(e): return [f for job in jobs for f in _each([job], step, alone)]
+        for job in jobs: job.done.set_exception(e)
+        return jobs
+
+# %% ../nbs/11_decisions.ipynb #e5561e6e
+class DecisionBatcher:
+    "One thread that scores all waiting requests in one call per model, commits their decisions in one transaction, then answers each."
+    def __init__(self, log:DecisionLog|None,  # Where decisions are committed before they are answered (None: keep none)
+                 max_wait:float=0.001,  # Seconds to wait for more requests while others are on their way (0: never wait)
+                 max_rows:int=256,  # Most applicants in one batch (a larger request goes alone)
+                 nthread:int=1,  # Model threads
+                 busy:Callable=lambda: 0,  # How many requests are on their way (e.g. in flight in the server)
+                ):
+        self.log, self.max_wait, self.max_rows, self.nthread, self.busy = log, max_wait, max_rows, nthread, busy
+        self.log_error, self.failures, self.batches, self.rows = '', 0, 0, 0  # why commits fail now; failed commits; batches and applicants scored
+        self.shadow_failures, self.shadow_error = 0, ''  # batches the shadow model could not score or store; the last reason
         self._queue, self._closed = queue.Queue(), False
-        self._thread = threading.Thread(target=self._run, name='crnb-decision-writer', daemon=True)
+        self._thread = threading.Thread(target=self._run, name='crnb-batcher', daemon=True)
         self._thread.start()
-    def submit(self, rows:list) -> Future:
-        "Queue `rows`; the future completes once they are committed (or holds the `DecisionLogError`)."
-        done = Future()
-        if self._closed: done.set_exception(DecisionLogError('decision log writer is closed'))
-        else: self._queue.put((rows, done))
-        return done
-    def write(self, rows:list, timeout:float|None=None):
-        "Store `rows`, returning only once they are committed."
-        try: return self.submit(rows).result(timeout)
-        except FutureTimeout: raise DecisionLogError(f"decision log {self.log.safe_url}: no commit within {timeout} s") from None
+    def submit(self, job:Scoring) -> Future:
+        "Queue `job`; its future completes with its answer once its decisions are committed (or holds the error)."
+        if self._closed: job.done.set_exception(DecisionLogError('the scoring queue is closed'))
+        else: self._queue.put(job)
+        return job.done
+    def _take(self) -> list:
+        jobs, rows = [self._queue.get()], 0
+        deadline = time.monotonic() + self.max_wait
+        while jobs[-1] is not None and (rows := rows + len(jobs[-1].rows)) < self.max_rows:
+            wait = deadline - time.monotonic() if self.busy() > len(jobs) else 0
+            try: jobs.append(self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait())
+            except queue.Empty: break
+        return jobs
     def _run(self):
         while True:
-            batch = [self._queue.get()]
-            while batch[-1] is not None and sum(len(r) for r, _ in batch) < self.max_rows:
-                try: batch.append(self._queue.get_nowait())
-                except queue.Empty: break
-            stop = batch[-1] is None
-            self._commit([b for b in batch if b is not None])
-            if stop: return
-    def _commit(self, batch):
-        if not batch: return
-        try:
-            self.log.record([row for rows, _ in batch for row in rows])
-            for _, done in batch: done.set_result(None)
-        except Exception as e:
-            if len(batch) == 1: return batch[0][1].set_exception(e)
-            for item in batch: self._commit([item])
-    def close(self):
-        "Write what is waiting, then stop the thread."
-        if not self._closed: self._closed = True; self._queue.put(None); self._thread.join(30)
+            jobs = self._take()
+            if live := [j for j in jobs if j is not None]: self._process(live)
+            if jobs[-1] is None: return
+
+# %% ../nbs/11_decisions.ipynb #3144fc38
+@patch
+def _score(self:DecisionBatcher, jobs:list):
+    "Score `jobs` (of one model and number of reasons) in one call; each job gets its slice."
+    scorer, rows = jobs[0].scorer, [r for j in jobs for r in j.rows]
+    with scorer.model.threads(self.nthread): out = scorer.score_matrix(scorer.matrix(rows), jobs[0].reasons)
+    start = 0
+    for j in jobs: j.scores, start = {k: v[start:start + len(j.rows)] for k, v in out.items()}, start + len(j.rows)
+
+@patch
+def _commit(self:DecisionBatcher, jobs:list):
+    "Commit the decisions of `jobs` in one transaction; remember why when the log cannot commit."
+    t = config.utc_now()
+    try: self.log.record([r for j in jobs for r in decision_rows(j.request_id, j.rows, j.scores, *j.model, batch=j.batch, time=t)])
+    except DuplicateDecision: raise
+    except Exception as e: self.log_error, self.failures = str(e), self.failures + 1; raise
+    self.log_error = ''
+
+@patch
+def _process(self:DecisionBatcher, jobs:list):
+    "Score, commit, then answer `jobs`."
+    groups = {}
+    for j in jobs: groups.setdefault((id(j.scorer), j.reasons), []).append(j)
+    failed = [f for g in groups.values() for f in _each(g, self._score)]
+    scored = [j for j in jobs if j not in failed]
+    if self.log is not None and scored: failed += _each(scored, self._commit, lambda e: isinstance(e, DuplicateDecision))
+    self.batches, self.rows = self.batches + 1, self.rows + sum(len(j.rows) for j in jobs)
+    for j in jobs:
+        if j in failed: continue
+        try: j.done.set_result(j.render(j.scores) if j.render else j.scores)
+        except Exception as e: j.done.set_exception(e)
+    if self.log is not None: self._shadow([j for j in jobs if j.shadow and j not in failed])
+
+@patch
+def _shadow(self:DecisionBatcher, jobs:list):
+    "After they are answered: score `jobs` with their shadow model and store its PD, decision and version by request id, in one transaction."
+    try:
+        t, rows = decisions_table, []
+        for key, group in itertools.groupby(sorted(jobs, key=lambda j: id(j.shadow[0])), key=lambda j: id(j.shadow[0])):
+            group = list(group); scorer, version = group[0].shadow
+            with scorer.model.threads(self.nthread): out = scorer.score_matrix(scorer.matrix([r for j in group for r in j.rows]), 0)
+            ids = [f"{j.request_id}/{i}" if j.batch else j.request_id for j in group for i in range(len(j.rows))]
+            rows += [dict(rid=r, v=version, p=float(p), d=str(d)) for r, p, d in zip(ids, out['pd'], out['decision'])]
+        if rows:
+            with self.log.engine.begin() as conn: conn.execute(t.update().where(t.c.request_id == sa.bindparam('rid'))
+                                                                .values(shadow_version=sa.bindparam('v'), shadow_pd=sa.bindparam('p'), shadow_decision=sa.bindparam('d')), rows)
+    except Exception as e: self.shadow_failures, self.shadow_error = self.shadow_failures + 1, f"shadow not stored: {type(e).__name__}: {e}"
+
+# %% ../nbs/11_decisions.ipynb #86f6de98
+@patch
+def probe(self:DecisionBatcher) -> str:
+    "Can the decision log commit now? '' if so (clearing `log_error`), else why not."
+    if self.log is None: return ''
+    try:
+        with self.log.engine.begin() as conn: conn.execute(decisions_table.delete().where(sa.false()))  # takes the write lock, changes nothing
+        self.log_error = ''
+    except sa.exc.SQLAlchemyError as e: self.log_error = f"decision log {self.log.safe_url}: cannot commit: {_why(e)}"
+    return self.log_error
+
+@patch
+def close(self:DecisionBatcher):
+    "Answer what is waiting, then stop the thread."
+    if not self._closed: self._closed = True; self._queue.put(None); self._thread.join(30)
 
 # %% ../nbs/11_decisions.ipynb #e98e928b
 _yes, _no = {'1', 'true', 'yes', 'y', 't', 'default', 'defaulted'}, {'0', 'false', 'no', 'n', 'f', 'good', 'repaid'}

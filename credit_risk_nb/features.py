@@ -22,12 +22,14 @@ class Encoder:
                 ):
         self.spec, self.inputs, self.stats = spec, list(inputs), stats or {}
         self.derived = [d for d in spec.derived if all(c in self.inputs for c in d.inputs)]
-        self.columns = self.inputs + [d.name for d in self.derived]
-        self.kinds = [spec[c].kind for c in self.inputs] + ['numeric']*len(self.derived)
+        self.indicators = [c for c in self.inputs if spec[c].indicator]  # fields with a missing-value flag column
+        self.columns = self.inputs + [d.name for d in self.derived] + [f'{c}_missing' for c in self.indicators]
+        self.kinds = [spec[c].kind for c in self.inputs] + ['numeric']*(len(self.derived) + len(self.indicators))
         self.feature_types = ['c' if k == 'categorical' else 'q' for k in self.kinds]
         self.index = {c: {code: i for i, code in enumerate(spec[c].categories)} for c in self.inputs if spec[c].kind == 'categorical'}
         pos = {c: j for j, c in enumerate(self.columns)}
         self._ratios = [(pos[d.name], pos[d.numerator], pos[d.denominator]) for d in self.derived]
+        self._flags = [(pos[f'{c}_missing'], pos[c]) for c in self.indicators]
 
     @classmethod
     def fit(cls,
@@ -96,6 +98,7 @@ def matrix(self:Encoder, data) -> np.ndarray:
         for out, num, den in self._ratios:
             top = X[:, num].astype('float64')
             X[:, out] = np.where(X[:, den] != 0, top/X[:, den], np.sign(top)*ratio_cap)
+    for out, field in self._flags: X[:, out] = np.isnan(X[:, field])
     return X
 
 # %% ../nbs/02_features.ipynb #45062562
@@ -124,4 +127,5 @@ def field_weights(self:Encoder) -> dict:
     "{matrix column: {raw field: share}}: how a column's contribution splits back onto the raw input fields."
     w = {c: {c: 1.0} for c in self.inputs}
     for d in self.derived: w[d.name] = {d.numerator: 0.5, d.denominator: 0.5}
+    for c in self.indicators: w[f'{c}_missing'] = {c: 1.0}
     return w

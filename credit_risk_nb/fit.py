@@ -5,18 +5,19 @@
 # %% ../nbs/08_fit.ipynb #a7e2acf8
 from __future__ import annotations
 import numpy as np, pandas as pd
-from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
-from .datasets import DatasetSpec, get_spec
+from sklearn.model_selection import RepeatedStratifiedKFold, TimeSeriesSplit, train_test_split
+from .datasets import DatasetSpec, DataError, get_spec
 from .features import Encoder
 from .models import fit_model, Calibrator
 from scipy.special import expit
 from .evaluation import cost_cutoff, credit_metrics, expected_loss_cutoff, expected_loss_metrics
 from .scoring import Scorer, Provenance, reason_rules
 from .drift import reference_bins
+from .grades import fit_scale
 
 # %% auto #0
 __all__ = ['ranking_metrics', 'decision_costs', 'local_fitter', 'low_risk', 'fit_bundle', 'scorer_metrics', 'validation_metrics',
-           'repeated_cv', 'cv_metrics', 'row_hashes']
+           'time_order', 'holdout', 'split_rows', 'cv_folds', 'repeated_cv', 'cv_metrics', 'row_hashes']
 
 # %% ../nbs/08_fit.ipynb #6513c454
 def decision_costs(spec:DatasetSpec,  # The data set's spec (its costs are the default)
@@ -71,6 +72,7 @@ def fit_bundle(spec:DatasetSpec,  # The data set's spec
                encoder_rows:pd.DataFrame|None=None,  # Rows the encoder learns from (default: `train`)
                calibration:tuple=('platt', 'isotonic'),  # Calibration methods to choose from
                reference:bool=True,  # Store drift reference bins (CV folds skip them)
+               scale:dict|None=None,  # Master scale settings for `grades.fit_scale` (edges, central_tendency, moc, floor)
               ) -> Scorer:
     "Encoder -> model -> calibrator -> cutoff -> reason rules -> reference bins -> provenance: the one way a bundle is made."
     costs, rows = costs or decision_costs(spec), train if encoder_rows is None else encoder_rows
@@ -83,6 +85,7 @@ def fit_bundle(spec:DatasetSpec,  # The data set's spec
               else cost_cutoff(y_valid, calibrator(margin), costs['cost_fn'], costs['cost_fp']))
     scorer = Scorer(encoder, model, calibrator, cutoff, provenance=Provenance(spec.name, kind, data_hash, **costs))
     scorer.reason_rules = reason_rules(scorer, rows, valid[low_risk(calibrator(margin), cutoff)])
+    scorer.scale = fit_scale(calibrator(margin), y_valid, **(scale or {}))
     if reference: scorer.reference = reference_bins(scorer, valid)
     return scorer
 
@@ -108,6 +111,54 @@ def validation_metrics(scorer:Scorer, valid:pd.DataFrame) -> dict:
     cut = scorer_metrics(scorer, y, scorer.pd(X))
     return {**{k: ranked[k] for k in ranking_metrics}, **{f'insample_{k}': v for k, v in cut.items() if k not in ranking_metrics}}
 
+# %% ../nbs/08_fit.ipynb #0a097bf3
+def time_order(frame:pd.DataFrame,  # Validated rows
+               spec:DatasetSpec,  # Its spec (its `date` column)
+              ) -> np.ndarray|None:
+    "Row positions from the oldest application to the latest (None when the spec names no date column)."
+    if not spec.date: return None
+    dates = pd.to_datetime(frame[spec.date], errors='coerce', format='mixed')
+    if dates.isna().any():
+        raise DataError(f"{spec.name}: date column {spec.date!r} has {int(dates.isna().sum())} values that are not dates, e.g. {frame[spec.date][dates.isna()].iloc[0]!r}; fix or drop those rows")
+    return np.argsort(dates.to_numpy(), kind='stable')
+
+# %% ../nbs/08_fit.ipynb #1ba4b6e2
+def holdout(frame:pd.DataFrame,  # Validated rows
+            spec:DatasetSpec,  # Its spec (target, date)
+            share:float,  # Share of the rows to hold out
+            seed:int=42,  # Seed of a random split
+           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "(kept rows, held-out rows): the latest `share` of applications when the spec names a date, else a seeded stratified share."
+    order = time_order(frame, spec)
+    if order is None: return train_test_split(frame, test_size=share, stratify=frame[spec.target], random_state=seed)
+    cut = int(round(len(frame)*(1 - share)))
+    return frame.iloc[order[:cut]], frame.iloc[order[cut:]]
+
+# %% ../nbs/08_fit.ipynb #72dd1fc4
+def split_rows(frame:pd.DataFrame,  # Validated data set
+               spec:DatasetSpec,  # Its spec
+               seed:int=42,  # Seed of a random split
+               valid:float=0.2,  # Share of all rows for validation
+               test:float=0.2,  # Share of all rows for the test
+              ) -> dict:
+    "{'train', 'valid', 'test'}: by time when the spec names a date (test latest), else seeded and stratified."
+    rest, test_part = holdout(frame, spec, test, seed)
+    train, valid_part = holdout(rest, spec, valid/(1 - test), seed)
+    return {k: v.reset_index(drop=True) for k, v in dict(train=train, valid=valid_part, test=test_part).items()}
+
+# %% ../nbs/08_fit.ipynb #7b1deb22
+def cv_folds(frame:pd.DataFrame,  # Validated rows
+             spec:DatasetSpec,  # Its spec (target, date)
+             n_splits:int=5,  # Folds per repeat
+             n_repeats:int=1,  # Repeats, each with its own shuffle (time-ordered folds: one pass)
+             seed:int=42,  # Seed of the shuffles
+            ) -> list:
+    "[(train positions, held-out positions)]: repeated stratified k-fold, or expanding-window folds in time order when the spec names a date."
+    order = time_order(frame, spec)
+    if order is None:
+        return list(RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed).split(frame, frame[spec.target]))
+    return [(order[tr], order[te]) for tr, te in TimeSeriesSplit(n_splits=n_splits).split(order)]
+
 # %% ../nbs/08_fit.ipynb #c6938398
 def repeated_cv(frame:pd.DataFrame, # Validated data set (from `load_dataset`)
                 spec:DatasetSpec|str, # Its spec
@@ -121,13 +172,11 @@ def repeated_cv(frame:pd.DataFrame, # Validated data set (from `load_dataset`)
                 calibration:tuple=('platt', 'isotonic'), # Calibration methods to choose from (by validation Brier)
                 **params, # Model parameters (e.g. XGBoost's), passed to the model
                ) -> dict:
-    "Repeated stratified k-fold CV: {'mean': {...}, 'std': {...}, 'folds': DataFrame of per-fold metrics}."
+    "Repeated stratified k-fold CV (time-ordered folds when the spec names a date): {'mean': {...}, 'std': {...}, 'folds': DataFrame of per-fold metrics}."
     spec = get_spec(spec)
-    y_all = frame[spec.target].to_numpy()
-    cv = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
-    rows = []
-    for i, (train_idx, test_idx) in enumerate(cv.split(frame, y_all)):
-        fit_part, valid_part = train_test_split(frame.iloc[train_idx], test_size=valid, stratify=y_all[train_idx], random_state=seed + i)
+    y_all, rows = frame[spec.target].to_numpy(), []
+    for i, (train_idx, test_idx) in enumerate(cv_folds(frame, spec, n_splits, n_repeats, seed)):
+        fit_part, valid_part = holdout(frame.iloc[train_idx], spec, valid, seed + i)
         fold = fit_bundle(spec, fit_part, valid_part, kind, drop, seed, params, costs, calibration=calibration, reference=False)
         rows.append(dict(repeat=i//n_splits, fold=i % n_splits, **scorer_metrics(fold, y_all[test_idx], fold.score(frame.iloc[test_idx])['pd'])))
     folds = pd.DataFrame(rows)

@@ -45,10 +45,11 @@ def _metrics_frame(metrics:dict) -> pd.DataFrame:
     return frame
 
 # %% ../nbs/10_model_card.ipynb #adc75934
-def model_type(kind:str, # Model kind: xgboost or logreg
+def model_type(kind:str, # Model kind: xgboost, logreg or scorecard
               ) -> str:
     "The model kind in words."
-    return {'xgboost': 'XGBoost gradient-boosted trees', 'logreg': 'logistic regression'}.get(kind, kind)
+    return {'xgboost': 'XGBoost gradient-boosted trees', 'logreg': 'logistic regression',
+            'scorecard': 'WoE scorecard (optimal monotone bins, logistic regression on WoE)'}.get(kind, kind)
 
 # %% ../nbs/10_model_card.ipynb #f29008fe
 def _directions(scorer:Scorer) -> dict:
@@ -60,7 +61,7 @@ def _model_section(scorer:Scorer) -> list:
     spec, enc = scorer.spec, scorer.encoder
     protected_inputs = [c for c in enc.inputs if spec[c].protected]
     params = {k: v for k, v in scorer.model.params.items() if not isinstance(v, (list, dict))}
-    how = 'XGBoost `monotone_constraints`' if scorer.model.kind == 'xgboost' else 'sign-constrained coefficients'
+    how = {'xgboost': 'XGBoost `monotone_constraints`', 'scorecard': 'monotone optimal binning (optbinning)'}.get(scorer.model.kind, 'sign-constrained coefficients')
     return ['## Model', '',
             f"- Type: {model_type(scorer.model.kind)} (`{scorer.model.kind}`)",
             f"- Parameters: " + (', '.join(f'`{k}={_fmt(v)}`' for k, v in params.items()) or 'defaults'),
@@ -137,6 +138,23 @@ def _claims_section(claims:pd.DataFrame|None) -> list:
     return out + ['Swept on test applicants, everything else fixed; `violations` counts the applicants for whom the claim fails.', '',
                   md_table(frame[['field', 'claim', 'violations', 'holds']]), '']
 
+# %% ../nbs/10_model_card.ipynb #1da9c8f3
+def _grades_section(scorer:Scorer, # The fitted bundle
+                    name:str, # Registered model name
+                    version, # Registered version (None: not registered yet)
+                   ) -> list:
+    "The bundle's rating master scale, and where its validation report is."
+    out, s = ['## Rating grades and validation', ''], scorer.scale
+    if s is None: return out + ['This bundle has no master scale (it was trained before grades), so no per-grade validation.', '']
+    ct = f"{s.central_tendency:.2%}" if s.central_tendency is not None else 'not recorded'
+    return out + [f"Each PD maps to one of {len(s.labels)} grades, best first, or to the default grade {s.default_label}. Grade PDs are "
+                  f"calibrated to a long-run central tendency of {ct}, with a margin of conservatism of {s.moc:.0%} and a floor of {s.floor:.2%}.", '',
+                  md_table(s.table()), '',
+                  "The validation report (ROC-AUC with its DeLong interval, Jeffreys and binomial tests and traffic lights per grade, "
+                  "Hosmer-Lemeshow, concentration, stability, the validator's findings) is the training run's artifact "
+                  "[validation/validation_report.html](validation/validation_report.html) (and `.md`). Re-run it on new outcomes with "
+                  f"`crnb_validate models:/{name}/{version if version is not None else 'VERSION'}`.", '']
+
 # %% ../nbs/10_model_card.ipynb #c70e6e6b
 def model_card(scorer:Scorer, # The fitted bundle the card describes
                metrics:dict, # Test metrics (`credit_metrics`), or {model name: metrics} with the model of record first
@@ -158,7 +176,7 @@ def model_card(scorer:Scorer, # The fitted bundle the card describes
     out = [f"# Model card: {name}" + (f" version {version}" if version is not None else ''), '',
            f"Created {created}" + (f" from MLflow run `{run_id}`" if run_id else '') + '.', '', '## Intended use', '', intended_use, '']
     out += _model_section(scorer) + _data_section(scorer, report) + _metrics_section(metrics, cv) + _cutoff_section(scorer, metrics)
-    out += _fairness_section(fairness) + _claims_section(claims)
+    out += _fairness_section(fairness) + _claims_section(claims) + _grades_section(scorer, name, version)
     out += ['## Limitations', ''] + [f'- {l}' for l in limitations_default + list(limitations or [])] + ['', '## Alias history', '']
     return '\n'.join(out + ([md_table(pd.DataFrame(alias_history)), ''] if alias_history else ['No alias assigned yet.', '']))
 

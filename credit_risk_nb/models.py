@@ -14,6 +14,7 @@ from sklearn.isotonic import IsotonicRegression
 from scipy.optimize import minimize
 from scipy.special import expit
 from .features import Encoder
+from .scorecard import ScorecardModel
 
 # %% auto #0
 __all__ = ['xgb_defaults', 'model_types', 'split', 'monotone_constraints', 'fit_signed_logistic', 'LogisticModel', 'XGBModel',
@@ -46,10 +47,10 @@ def _ratio_direction(d, spec) -> int:
     return implied.pop() if implied else 0
 
 def monotone_constraints(encoder:Encoder) -> tuple:
-    "Risk direction of each column of `encoder`: the spec's for inputs, the implied one for ratios, 0 for categoricals."
+    "Risk direction of each column of `encoder`: the spec's for inputs, the implied one for ratios, 0 for categoricals and missing-value flags."
     spec = encoder.spec
-    derived = {d.name: _ratio_direction(d, spec) for d in encoder.derived}
-    return tuple(0 if k == 'categorical' else (derived[c] if c in derived else spec[c].monotone) for c, k in zip(encoder.columns, encoder.kinds))
+    direction = {**{c: spec[c].monotone for c in encoder.inputs}, **{d.name: _ratio_direction(d, spec) for d in encoder.derived}}
+    return tuple(0 if k == 'categorical' else direction.get(c, 0) for c, k in zip(encoder.columns, encoder.kinds))
 
 # %% ../nbs/03_models.ipynb #a7ab4f1c
 def fit_signed_logistic(D:np.ndarray,  # Design matrix (`Encoder.design`)
@@ -108,8 +109,8 @@ class LogisticModel:
     params = property(lambda self: {'C': self.C})
 
 # %% ../nbs/03_models.ipynb #03af293a
-xgb_defaults = dict(max_depth=4, learning_rate=0.05, n_estimators=2000, min_child_weight=1.0, subsample=0.8,
-                    colsample_bytree=0.5, reg_lambda=1.0, early_stopping_rounds=200, max_cat_to_onehot=4)
+xgb_defaults = dict(max_depth=6, learning_rate=0.03, n_estimators=2000, min_child_weight=0.5, subsample=0.7,
+                    colsample_bytree=0.6, reg_lambda=1.0, early_stopping_rounds=200, max_cat_to_onehot=4)
 
 # %% ../nbs/03_models.ipynb #27c9e47a
 class XGBModel:
@@ -242,19 +243,20 @@ class Calibrator:
         return cls(**state)
 
 # %% ../nbs/03_models.ipynb #46817a21
-model_types = {'xgboost': XGBModel, 'logreg': LogisticModel}
+model_types = {'xgboost': XGBModel, 'logreg': LogisticModel, 'scorecard': ScorecardModel}
 
 # %% ../nbs/03_models.ipynb #1ecb1f5e
-def fit_model(kind:str,  # 'xgboost' or 'logreg'
+def fit_model(kind:str,  # 'xgboost', 'logreg' or 'scorecard'
               encoder:Encoder,  # The fitted encoder
               X,  # Its matrix of the training rows
               y,  # 0/1 outcomes
               X_valid,  # Validation matrix (XGBoost's early stopping)
               y_valid,  # Validation outcomes
               seed:int=42,  # Seed of the model
-              **params,  # Model parameters (logistic: `C` only)
+              **params,  # Model parameters (logistic: `C` only; scorecard: `C`, `min_iv`)
              ):
-    "Fit the model named `kind` ('xgboost' or 'logreg') on the encoder's matrices."
+    "Fit the model named `kind` ('xgboost', 'logreg' or the WoE 'scorecard') on the encoder's matrices."
     if kind not in model_types: raise ValueError(f"model must be one of {list(model_types)}, not {kind!r}")
     if kind == 'logreg': return LogisticModel.fit(encoder, X, y, C=params.get('C', 1.0))
+    if kind == 'scorecard': return ScorecardModel.fit(encoder, X, y, monotone_constraints(encoder), **{k: v for k, v in params.items() if k in ('C', 'min_iv')})
     return XGBModel.fit(encoder, X, y, X_valid, y_valid, seed=seed, **params)

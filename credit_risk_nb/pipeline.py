@@ -10,16 +10,18 @@ from dataclasses import dataclass
 import numpy as np, pandas as pd
 import mlflow
 from .datasets import DatasetSpec, QualityReport, get_spec, load_dataset
-from .models import split, monotone_violations, elderly_age_check
+from .models import monotone_violations, elderly_age_check
 from .evaluation import fairness_report, fairness_metrics, decile_table, cutoff_curve, evaluation_figures, save_plots
-from .fit import fit_bundle, decision_costs, scorer_metrics, validation_metrics, repeated_cv, cv_metrics, row_hashes
+from .fit import fit_bundle, decision_costs, scorer_metrics, validation_metrics, repeated_cv, cv_metrics, row_hashes, split_rows
+from .validation import log_validation
 from .model_card import model_card, to_html, card_summary
 from .scoring import Scorer
+from .reports import md_table
 from .tracking import use_store, log_scorer, register, alias_history, training_run
 
 # %% auto #0
-__all__ = ['Prepared', 'prepare', 'parse_list', 'fit_scorer', 'claim_checks', 'evaluate', 'log_evaluation', 'log_training_run',
-           'train_and_log', 'best_run', 'register_with_card']
+__all__ = ['Prepared', 'prepare', 'parse_list', 'fit_scorer', 'claim_checks', 'evaluate', 'log_evaluation', 'development_rows',
+           'cv_repeats_for', 'log_training_run', 'train_and_log', 'best_run', 'register_with_card']
 
 # %% ../nbs/13_pipeline.ipynb #96f7378d
 @dataclass
@@ -28,7 +30,7 @@ class Prepared:
     spec: DatasetSpec  # The data set's spec
     frame: pd.DataFrame  # All validated rows
     report: QualityReport  # What validation repaired or dropped
-    parts: dict  # {'train', 'valid', 'test'}: the seeded, stratified split
+    parts: dict  # {'train', 'valid', 'test'}: the seeded, stratified split (time-ordered when the spec names a date)
     path: str  # Where the data came from ('embedded' for the shipped file)
 
 # %% ../nbs/13_pipeline.ipynb #a636d239
@@ -37,10 +39,10 @@ def prepare(dataset:str='german_credit',  # Built-in data set
             spec_path:str|None=None,  # YAML spec of a user's own data set (overrides `dataset`)
             seed:int=42,  # Seed of the split
            ) -> Prepared:
-    "Load and validate `dataset` (or the YAML spec at `spec_path`), then split it."
+    "Load and validate `dataset` (or the YAML spec at `spec_path`), then split it (by time when the spec names a date column)."
     spec = get_spec(spec_path or dataset)
     frame, report = load_dataset(spec, data_path)
-    return Prepared(spec, frame, report, split(frame, spec.target, seed), str(data_path or 'embedded'))
+    return Prepared(spec, frame, report, split_rows(frame, spec, seed), str(data_path or 'embedded'))
 
 # %% ../nbs/13_pipeline.ipynb #f442c9b0
 def parse_list(value) -> list:
@@ -116,6 +118,18 @@ def log_evaluation(scorer:Scorer,  # The fitted bundle
     mlflow.log_text(card, 'model_card.md')
     mlflow.log_text(to_html(card), 'model_card.html')
 
+# %% ../nbs/13_pipeline.ipynb #4f8b2ad5
+def development_rows(data:Prepared) -> pd.DataFrame:
+    "The train and validation rows: what cross-validation and tuning may use (the test split never)."
+    return pd.concat([data.parts['train'], data.parts['valid']], ignore_index=True)
+
+def cv_repeats_for(data:Prepared,  # Validated data and its split
+                   cv_repeats:int|None=None,  # Repeats asked for (None: the default for the data's size)
+                  ) -> int:
+    "Repeats of 5-fold cross-validation to run: as asked, else 5 under 10,000 rows and 0 above."
+    if cv_repeats is not None: return int(cv_repeats)
+    return 5 if len(data.frame) < 10_000 else 0
+
 # %% ../nbs/13_pipeline.ipynb #9025bfe0
 def log_training_run(scorer:Scorer,  # The fitted bundle
                      metrics:dict,  # {'valid', 'test'} metrics
@@ -133,8 +147,13 @@ def log_training_run(scorer:Scorer,  # The fitted bundle
     mlflow.set_tags(dict(dataset=data.spec.name, model=scorer.model.kind, data_hash=data.report.data_hash, data_file=Path(data.path).name))
     mlflow.log_dict(data.report.to_dict(), 'quality_report.json')
     mlflow.log_text(data.spec.to_yaml(), 'spec.yaml')
+    if isinstance(data.frame, pd.DataFrame): log_validation(scorer, data.parts['test'])  # a Dask run's test split stays on the cluster
     fitted = [data.parts[k] for k in ('train', 'valid') if isinstance(data.parts.get(k), pd.DataFrame)]
     if fitted: mlflow.log_text('\n'.join(f'{h:016x}' for h in row_hashes(pd.concat(fitted), data.spec)), 'training_rows.txt')
+    if scorer.model.kind == 'scorecard':  # the scorecard table: characteristic, bin, count, event rate, WoE, IV, points
+        card = scorer.model.table(scorer.scaling, scorer.calibrator)
+        mlflow.log_text(card.to_csv(index=False), 'scorecard.csv')
+        mlflow.log_text(md_table(card, digits=3), 'scorecard.md')
     log_scorer(scorer, data.parts['test'])
     return run.info.run_id
 
@@ -145,18 +164,22 @@ def train_and_log(kind:str,  # xgboost or logreg
                   seed:int=42,  # Seed of the model (and the CV folds)
                   params:dict|None=None,  # Model parameters
                   costs:dict|None=None,  # From `decision_costs` (default: the spec's)
-                  cv_repeats:int=0,  # Repeats of 5-fold cross-validation on the whole data (0: none)
+                  cv_repeats:int=0,  # Repeats of 5-fold cross-validation on the development rows (0: none; see `cv_repeats_for`)
+                  tuned:dict|None=None,  # From `tuning.tune_and_log`: XGBoost starts from its best parameters (`params` override them)
                  ) -> tuple[str, Scorer, dict]:
-    "Fit `kind` on `data` and log it as one MLflow run with its evidence: (run id, scorer, metrics)."
+    "Fit `kind` on `data` and log it as one MLflow run with its evidence and cross-validation: (run id, scorer, metrics)."
     drop = parse_list(drop_features)
+    if tuned and kind == 'xgboost': params = {**tuned['params'], **(params or {})}
     with training_run(data.spec.name, kind):
         scorer, metrics = fit_scorer(kind, data, drop, seed, params, costs)
-        logged = dict(dataset=data.spec.name, model=kind, seed=seed, drop_features=drop or 'none', cutoff_method=scorer.provenance.cutoff_method)
+        logged = dict(dataset=data.spec.name, model=kind, seed=seed, drop_features=drop or 'none', cutoff_method=scorer.provenance.cutoff_method,
+                      cv_repeats=cv_repeats, **({'tune_run': tuned['run_id']} if tuned and kind == 'xgboost' else {}))
         run_id = log_training_run(scorer, metrics, data, logged)
         cv = None
         if cv_repeats:
-            cv = repeated_cv(data.frame, data.spec, kind, n_repeats=cv_repeats, seed=seed, drop=drop, costs=costs, **((params or {}) if kind == 'xgboost' else {}))
+            cv = repeated_cv(development_rows(data), data.spec, kind, n_repeats=cv_repeats, seed=seed, drop=drop, costs=costs, **((params or {}) if kind == 'xgboost' else {}))
             mlflow.log_metrics(cv_metrics(cv))
+            mlflow.log_text(cv['folds'].to_csv(index=False), 'cv_folds.csv')
         log_evaluation(scorer, metrics, data, evaluate(scorer, data, seed=seed), cv)
         return run_id, scorer, metrics
 

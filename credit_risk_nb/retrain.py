@@ -17,7 +17,7 @@ from .fit import scorer_metrics, row_hashes
 from .reports import write_report
 from .pipeline import Prepared, fit_scorer, log_training_run, parse_list
 from .scoring import Scorer
-from .tracking import use_tracking, load_scorer, move_alias, training_run, record_history
+from .tracking import use_tracking, load_scorer, move_alias, training_run, record_history, registry_lock
 from .drift import drift_report, NoReference, psi_bands
 
 # %% auto #0
@@ -261,26 +261,27 @@ def promotion_gate(name:str,  # Registered model name
     uri = use_tracking(tracking_uri)
     client = MlflowClient()
     version = str(challenger_version)
-    champion_version = _champion_version(client, name)
-    if champion_version == version: raise GateError(f"{name} version {version} is already the champion")
-    challenger = load_scorer(f"models:/{name}/{version}", uri)
-    champion = load_scorer(f"models:/{name}/{champion_version}", uri) if champion_version else None
-    if champion is not None and champion.spec.name != challenger.spec.name:
-        raise GateError(f"challenger is for {challenger.spec.name!r}, champion for {champion.spec.name!r}")
-    new = gate_metrics(challenger, holdout)
-    old = gate_metrics(champion, holdout) if champion is not None else None
-    checks = gate_checks(new, old, auc_tolerance, brier_tolerance, ece_tolerance, fairness_threshold, fairness_tolerance) + floor_checks(new, floors)
-    psi_table, psi_row = _psi_check(champion, new_data, allow_drift)
-    checks += [psi_row] if psi_row else []
-    override = None
-    if allow_drift and psi_row and psi_row['challenger'] is not None and psi_row['challenger'] > psi_bands['watch']:
-        override = dict(check='psi', by=os.environ.get('CRNB_USER') or getpass.getuser(), reason=allow_drift, psi=psi_row['challenger'])
-    passed = all(c['passed'] is not False for c in checks)
-    report = GateReport(name, version, champion_version, pd.DataFrame(checks), passed, False, psi_table, holdout_check, override)
-    if passed and promote:
-        why = f"promotion gate passed on {len(holdout)} holdout applicants: {checks[0]['detail']}"
-        move_alias(name, 'champion', version, why + (f"; drift override by {override['by']}: {override['reason']}" if override else ''))
-        report.promoted = True
+    with registry_lock(name, client=client):  # the champion judged against is the one replaced: no other move in between
+        champion_version = _champion_version(client, name)
+        if champion_version == version: raise GateError(f"{name} version {version} is already the champion")
+        challenger = load_scorer(f"models:/{name}/{version}", uri)
+        champion = load_scorer(f"models:/{name}/{champion_version}", uri) if champion_version else None
+        if champion is not None and champion.spec.name != challenger.spec.name:
+            raise GateError(f"challenger is for {challenger.spec.name!r}, champion for {champion.spec.name!r}")
+        new = gate_metrics(challenger, holdout)
+        old = gate_metrics(champion, holdout) if champion is not None else None
+        checks = gate_checks(new, old, auc_tolerance, brier_tolerance, ece_tolerance, fairness_threshold, fairness_tolerance) + floor_checks(new, floors)
+        psi_table, psi_row = _psi_check(champion, new_data, allow_drift)
+        checks += [psi_row] if psi_row else []
+        override = None
+        if allow_drift and psi_row and psi_row['challenger'] is not None and psi_row['challenger'] > psi_bands['watch']:
+            override = dict(check='psi', by=os.environ.get('CRNB_USER') or getpass.getuser(), reason=allow_drift, psi=psi_row['challenger'])
+        passed = all(c['passed'] is not False for c in checks)
+        report = GateReport(name, version, champion_version, pd.DataFrame(checks), passed, False, psi_table, holdout_check, override)
+        if passed and promote:
+            why = f"promotion gate passed on {len(holdout)} holdout applicants: {checks[0]['detail']}"
+            move_alias(name, 'champion', version, why + (f"; drift override by {override['by']}: {override['reason']}" if override else ''))
+            report.promoted = True
     _record_gate(client, challenger, report, dict(challenger=new, champion=old))
     return report
 

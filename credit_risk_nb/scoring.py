@@ -11,6 +11,8 @@ import numpy as np, pandas as pd
 from fastcore.basics import patch
 from .features import Encoder
 from .models import XGBModel, LogisticModel, Calibrator, model_types, xgb
+from .scorecard import ScorecardModel
+from .grades import MasterScale
 
 # %% auto #0
 __all__ = ['scaling_defaults', 'pd_to_points', 'Provenance', 'Scorer', 'reason_rules']
@@ -57,15 +59,16 @@ class Provenance:
 # %% ../nbs/06_scoring.ipynb #b5cbb500
 @dataclass
 class Scorer:
-    "The fitted bundle: encoder, model, calibrator, cost cutoff, scorecard scaling -> PD, decision, points, reasons."
+    "The fitted bundle: encoder, model, calibrator, cost cutoff, scorecard scaling, master scale -> PD, grade, decision, points, reasons."
     encoder: Encoder  # Raw fields -> matrix, fitted on the training split
-    model: XGBModel|LogisticModel  # Matrix -> log-odds of default
+    model: XGBModel|LogisticModel|ScorecardModel  # Matrix -> log-odds of default
     calibrator: Calibrator  # Log-odds -> PD, fitted on the validation split
     cutoff: float  # Decline at or above this PD
     scaling: dict = field(default_factory=lambda: dict(scaling_defaults))  # Scorecard points (`pd_to_points` arguments)
     provenance: Provenance = field(default_factory=Provenance)  # Where the bundle comes from
     reference: dict|None = None  # Drift reference bins of every input and of the PD (`drift.reference_bins`)
     reason_rules: dict|None = None  # When a field's value counts against an applicant (`reason_rules`)
+    scale: MasterScale|None = None  # Rating master scale: PD -> grade (`grades.fit_scale`)
 
     @property
     def spec(self): return self.encoder.spec
@@ -78,15 +81,18 @@ class Scorer:
     def pd(self, X) -> np.ndarray:
         "Calibrated probabilities of default for the matrix `X`."
         return self.calibrator(self.margin(X))
+    def grades(self, pd_) -> list:
+        "The grade of each PD on the master scale (None each for a bundle without a scale)."
+        return self.scale.grade(pd_) if self.scale is not None else [None]*len(pd_)
     def score_matrix(self,
                      X,  # Encoded applicants (`matrix`)
                      reasons:int=0,  # Reasons per applicant (0: none)
                      nthread:int|None=None,  # Threads (None: the model's default)
                     ) -> dict:
-        "PD, decision and points (and the top `reasons`) for an encoded matrix `X`, on `nthread` threads (None: the model's)."
+        "PD, grade, decision and points (and the top `reasons`) for an encoded matrix `X`, on `nthread` threads (None: the model's)."
         with self.model.threads(nthread):
             pd_ = self.pd(X)
-            out = dict(pd=pd_, decision=np.where(pd_ >= self.cutoff, 'decline', 'approve'), points=pd_to_points(pd_, **self.scaling))
+            out = dict(pd=pd_, grade=self.grades(pd_), decision=np.where(pd_ >= self.cutoff, 'decline', 'approve'), points=pd_to_points(pd_, **self.scaling))
             if reasons: out['reasons'] = self.reasons(X, reasons)
         return out
     def score(self,
@@ -102,7 +108,7 @@ class Scorer:
 def field_contributions(self:Scorer, X) -> tuple[np.ndarray, np.ndarray]:
     "Per-field contributions to the log-odds, shape (rows, `encoder.inputs`), and the base value of each row."
     enc = self.encoder
-    if isinstance(self.model, XGBModel):
+    if hasattr(self.model, 'contributions'):
         c = self.model.contributions(X, enc)
         by_column, base = c[:, :-1].astype('float64'), c[:, -1].astype('float64')
     else:
@@ -153,7 +159,8 @@ def reason_rules(scorer:Scorer,  # The fitted bundle
             side = _sides(x, median)
             if '*' in texts: texts[['low', 'high'][int(y[side == 1].mean() >= y[side == 0].mean())]] = texts.pop('*')
             fields[f] = dict(median=median, texts=[texts.get('low'), texts.get('high'), texts.get('missing') if risky(side == 2) else None, None])
-    baseline = scorer.field_contributions(scorer.matrix(reference))[0].mean(0)
+    # A scorecard's reasons are the standard ones: points lost against each characteristic's best bin (baseline 0)
+    baseline = np.zeros(len(enc.inputs)) if scorer.model.kind == 'scorecard' else scorer.field_contributions(scorer.matrix(reference))[0].mean(0)
     return dict(fields=fields, baseline=dict(zip(enc.inputs, baseline.tolist())))
 
 # %% ../nbs/06_scoring.ipynb #a6566d72
@@ -204,7 +211,7 @@ def reasons(self:Scorer, X, n:int=4) -> list:
              for k in top[r] if score[r, k] > -np.inf] for r in range(len(X))]
 
 # %% ../nbs/06_scoring.ipynb #69022ab5
-_model_files = {'xgboost': 'model.ubj', 'logreg': 'logreg.json'}
+_model_files = {'xgboost': 'model.ubj', 'logreg': 'logreg.json', 'scorecard': 'scorecard.json'}
 
 # %% ../nbs/06_scoring.ipynb #0ac30fc4
 @patch
@@ -215,7 +222,7 @@ def save(self:Scorer, path) -> Path:
     state = dict(format=2, model=self.model.kind, model_params=self.model.params, encoder=self.encoder.to_json(),
                  calibrator=self.calibrator.to_json(), cutoff=self.cutoff, scaling=self.scaling,
                  provenance=asdict(self.provenance), reference=self.reference,
-                 reason_rules=self.reason_rules)
+                 reason_rules=self.reason_rules, scale=self.scale.to_json() if self.scale is not None else None)
     (path/'bundle.json').write_text(json.dumps(state, indent=1, default=float))
     return path
 
@@ -231,4 +238,5 @@ def load(cls:Scorer, path) -> Scorer:
     model = model_types[state['model']].load(path/_model_files[state['model']], enc)
     if state['model'] == 'xgboost': model.params = state.get('model_params', {})
     return cls(enc, model, Calibrator.from_json(state['calibrator']), state['cutoff'], state['scaling'],
-               Provenance.from_dict(state['provenance']), state.get('reference'), state.get('reason_rules'))
+               Provenance.from_dict(state['provenance']), state.get('reference'), state.get('reason_rules'),
+               MasterScale.from_json(state['scale']) if state.get('scale') else None)

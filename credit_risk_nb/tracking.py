@@ -4,11 +4,12 @@
 
 # %% ../nbs/09_tracking.ipynb #60e9564e
 from __future__ import annotations
-import json, os, getpass, tempfile, warnings, datetime as dt
+import contextlib, json, os, getpass, random, socket, tempfile, threading, time, warnings, datetime as dt
 from pathlib import Path
 import numpy as np, pandas as pd
 import mlflow
 from mlflow import MlflowClient
+from filelock import FileLock
 from mlflow.models import ModelSignature
 from mlflow.types.schema import Schema, ColSpec, AnyType
 from . import config, __version__
@@ -16,15 +17,24 @@ from .scoring import Scorer
 
 # %% auto #0
 __all__ = ['experiment_tags', 'use_tracking', 'use_store', 'run_name', 'source_tags', 'training_run', 'ScorerModel', 'signature',
-           'raw_rows', 'log_scorer', 'load_scorer', 'alias_history', 'record_history', 'move_alias', 'champion_metric',
-           'register', 'without_home', 'notebook_html', 'log_notebook']
+           'raw_rows', 'log_scorer', 'load_scorer', 'registry_lock', 'alias_history', 'record_history', 'move_alias',
+           'champion_metric', 'register', 'without_home', 'notebook_html', 'log_notebook']
 
 # %% ../nbs/09_tracking.ipynb #4e2947e9
+_ready = set()  # store URIs this process has set up
+
 def use_tracking(tracking_uri:str|None=None) -> str:
-    "Point MLflow's tracking and registry at `tracking_uri` (default: the project store); returns the URI."
+    "Point MLflow's tracking and registry at `tracking_uri` (default: the project store), its tables set up; returns the URI."
     uri = tracking_uri or config.tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if uri.startswith('sqlite:///') and uri not in _ready:
+        # MLflow creates a fresh store's tables on first use; two processes doing it at once both run the schema
+        # migrations and one dies ("duplicate column name"): the first use of a SQLite store, one process at a time
+        with FileLock(uri[len('sqlite:///'):] + '.lock', timeout=300):
+            client = MlflowClient(uri, uri)
+            client.search_experiments(max_results=1), client.search_registered_models(max_results=1)
+        _ready.add(uri)
     return uri
 
 # %% ../nbs/09_tracking.ipynb #6519dd0a
@@ -159,6 +169,44 @@ def load_scorer(model_uri:str, tracking_uri:str|None=None) -> Scorer:
     if mv: p.name, p.version, p.aliases = mv.name, str(mv.version), list(mv.aliases)
     return scorer
 
+# %% ../nbs/09_tracking.ipynb #ca4501b0
+_holding = threading.local()  # lock names this thread holds -> depth
+
+@contextlib.contextmanager
+def registry_lock(name:str,  # Registered model whose aliases and alias history are about to change
+                  timeout:float=120,  # Seconds to wait for another holder before giving up
+                  stale:float=300,  # A lock older than this many seconds is from a process that died: broken
+                  client:MlflowClient|None=None,  # MLflow client (default: the current store's)
+                 ):
+    "Hold the registry lock of `name` (the registered model `<name>.lock`, created by one process at a time) in a `with` block."
+    held, lock = _holding.__dict__, f"{name}.lock"
+    if held.get(lock):
+        held[lock] += 1
+        try: yield
+        finally: held[lock] -= 1
+        return
+    client, deadline = client or MlflowClient(), time.monotonic() + timeout
+    holder = f"{os.environ.get('CRNB_USER') or getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}"
+    while True:
+        try:
+            client.create_registered_model(lock, tags={'held_by': holder}, description=f"Lock of `{name}`'s aliases, held by {holder}.")
+            break
+        except mlflow.exceptions.MlflowException as e:  # taken; or taken and released while the store looked it up
+            if e.error_code not in ('RESOURCE_ALREADY_EXISTS', 'RESOURCE_DOES_NOT_EXIST'): raise
+        try: other = client.get_registered_model(lock)
+        except mlflow.exceptions.MlflowException: continue  # released meanwhile
+        if time.time() - other.creation_timestamp/1000 > stale:
+            with contextlib.suppress(mlflow.exceptions.MlflowException): client.delete_registered_model(lock)
+        elif time.monotonic() > deadline:
+            raise TimeoutError(f"registered model {name!r}: its lock {lock!r} is held by {other.tags.get('held_by')} for over {timeout:.0f} s; "
+                               f"if no registration is running, delete the registered model {lock!r}")
+        else: time.sleep(random.uniform(0.05, 0.25))
+    held[lock] = 1
+    try: yield
+    finally:
+        held.pop(lock, None)
+        client.delete_registered_model(lock)
+
 # %% ../nbs/09_tracking.ipynb #18aaaf7a
 def alias_history(name:str, version) -> list:
     "The recorded alias moves of model version `version` of `name`."
@@ -175,27 +223,29 @@ def record_history(name:str,  # Registered model name
     "Append `event` (stamped with when and by whom, unless it says) to the `alias_history` tag of `version`."
     client = client or MlflowClient()
     event = {'at': _now(), 'by': os.environ.get('CRNB_USER') or getpass.getuser(), **event}
-    mv = client.get_model_version(name, str(version))
-    history = json.loads(mv.tags.get('alias_history', '[]')) + [event]
-    client.set_model_version_tag(name, str(version), 'alias_history', json.dumps(history))
+    with registry_lock(name, client=client):  # read, append, write: one writer at a time
+        mv = client.get_model_version(name, str(version))
+        history = json.loads(mv.tags.get('alias_history', '[]')) + [event]
+        client.set_model_version_tag(name, str(version), 'alias_history', json.dumps(history))
 
 def move_alias(name:str,  # Registered model name
                alias:str,  # e.g. 'champion'
                version,  # Version to point it at
                reason:str='',  # Why, for the record
               ) -> str|None:
-    "Point `alias` of `name` at `version`, recording the move on both versions; returns the previous holder."
+    "Point `alias` of `name` at `version`, recording the move on both versions (one step, under `registry_lock`); returns the previous holder."
     client = MlflowClient()
-    try: previous = client.get_model_version_by_alias(name, alias).version
-    except mlflow.exceptions.MlflowException: previous = None
-    if str(previous) == str(version): return previous
-    client.set_registered_model_alias(name, alias, str(version))
-    event = dict(alias=alias, at=_now(), by=os.environ.get('CRNB_USER') or getpass.getuser(), reason=reason)
-    record_history(name, version, {**event, 'action': 'set', 'previous': previous}, client)
-    if previous is not None: record_history(name, previous, {**event, 'action': 'removed', 'next': str(version)}, client)
-    if alias == 'champion':
-        about = client.get_model_version(name, str(version)).description or ''
-        client.update_registered_model(name, description=f"**Champion: version {version}** since {event['at']}: {reason}.\n\n{about}".strip())
+    with registry_lock(name, client=client):
+        try: previous = client.get_model_version_by_alias(name, alias).version
+        except mlflow.exceptions.MlflowException: previous = None
+        if str(previous) == str(version): return previous
+        client.set_registered_model_alias(name, alias, str(version))
+        event = dict(alias=alias, at=_now(), by=os.environ.get('CRNB_USER') or getpass.getuser(), reason=reason)
+        record_history(name, version, {**event, 'action': 'set', 'previous': previous}, client)
+        if previous is not None: record_history(name, previous, {**event, 'action': 'removed', 'next': str(version)}, client)
+        if alias == 'champion':
+            about = client.get_model_version(name, str(version)).description or ''
+            client.update_registered_model(name, description=f"**Champion: version {version}** since {event['at']}: {reason}.\n\n{about}".strip())
     return previous
 
 # %% ../nbs/09_tracking.ipynb #dd3545bf
@@ -218,11 +268,12 @@ def register(run_id:str,  # MLflow run that logged the model
     try:
         if description: client.update_model_version(name, mv.version, description=description)
         new = client.get_run(run_id).data.metrics[metric]
-        move_alias(name, 'challenger', mv.version, f"newest candidate, {metric} {new:.4f}")
-        old = champion_metric(name, metric)
-        promoted = old is None or new > old
-        if promoted:
-            move_alias(name, 'champion', mv.version, f"{metric} {new:.4f} " + ("(first champion)" if old is None else f"beats {old:.4f}"))
+        with registry_lock(name, client=client):  # read the champion and move the aliases in one step
+            move_alias(name, 'challenger', mv.version, f"newest candidate, {metric} {new:.4f}")
+            old = champion_metric(name, metric)
+            promoted = old is None or new > old
+            if promoted:
+                move_alias(name, 'champion', mv.version, f"{metric} {new:.4f} " + ("(first champion)" if old is None else f"beats {old:.4f}"))
     except BaseException:
         client.delete_model_version(name, mv.version)
         raise
