@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np, pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
-from . import config
+from . import config, drift
 from .datasets import DatasetSpec, get_spec, read_text, validate
 from .evaluation import decile_table, expected_calibration_error
 from .grades import MasterScale, grade_table, monotone_breaks, plot_grades
@@ -23,7 +23,8 @@ from .decisions import DecisionLog, decision_rows, inputs_frame, utc
 # %% auto #0
 __all__ = ['score_bands', 'backtest_metrics', 'backtest_table', 'plot_backtest', 'training_metrics', 'version_scale',
            'version_groups', 'backtest', 'write_backtest_report', 'log_drift', 'log_report', 'read_applicants',
-           'time_window', 'log_window', 'registry_scorers', 'report_drift', 'outcome_summary', 'read_outcomes']
+           'time_window', 'log_window', 'registry_scorers', 'report_drift', 'outcome_summary', 'read_outcomes',
+           'shadow_report', 'write_shadow_report']
 
 # %% ../nbs/12_backtest.ipynb #ec8e5c72
 def score_bands(y,  # Outcomes: 1 defaulted, 0 repaid
@@ -266,3 +267,37 @@ def read_outcomes(path) -> pd.DataFrame:
     "Outcomes from a CSV (every value as text) or Parquet file."
     p = Path(path)
     return pd.read_parquet(p) if p.suffix.lower() == '.parquet' else pd.read_csv(p, dtype=str, keep_default_na=False)
+
+# %% ../nbs/12_backtest.ipynb #36793f9d
+def shadow_report(log:DecisionLog,  # The decision log of a server run with a shadow model
+                  since=None,  # Window start in UTC, inclusive (None: unbounded)
+                  until=None,  # Window end in UTC, exclusive (None: unbounded)
+                  n_bins:int=10,  # PD bins (the champion's quantiles) of the PSI
+                 ) -> dict:
+    "Champion against shadow on the decisions of `[since, until)` the shadow scored: figures, version pairs, and the back-test of both once outcomes exist."
+    rows = log.query(since, until).dropna(subset=['shadow_pd'])
+    if not len(rows): raise ValueError(f"no decision in [{since}, {until}) was scored by a shadow model: serve with --shadow ALIAS (e.g. challenger)")
+    p, q = rows['pd'].to_numpy('float64'), rows['shadow_pd'].to_numpy('float64')
+    approve, shadow_approve = (rows['decision'] == 'approve').mean(), (rows['shadow_decision'] == 'approve').mean()
+    ref = drift.numeric_bins(p, n_bins)
+    figures = dict(n=len(rows), agreement=float((rows['decision'] == rows['shadow_decision']).mean()), approval_rate=float(approve),
+                   shadow_approval_rate=float(shadow_approve), approval_rate_difference=float(shadow_approve - approve),
+                   pd_correlation=float(np.corrcoef(p, q)[0, 1]) if len(rows) > 1 else float('nan'), psi=drift.psi(ref['shares'], drift.bin_shares(ref, q)))
+    pairs = rows.groupby(['model_name', 'model_version', 'shadow_version'], dropna=False).size().reset_index(name='n')
+    observed = log.with_outcomes(since, until).dropna(subset=['shadow_pd'])
+    tested = pd.DataFrame([dict(model=m, **backtest_metrics(observed['defaulted'], observed[c])) for m, c in (('champion', 'pd'), ('shadow', 'shadow_pd'))]) \
+             if len(observed) else None
+    return dict(figures=figures, pairs=pairs, backtest=tested, window=dict(since=str(since or ''), until=str(until or '')))
+
+# %% ../nbs/12_backtest.ipynb #e74fcd2f
+def write_shadow_report(result:dict,  # From `shadow_report`
+                        path,  # Report file: .html or .md
+                       ) -> Path:
+    "Write a `shadow_report` result as an HTML or Markdown report."
+    f = result['figures']
+    summary = (f"On {f['n']} decisions scored by both, the shadow agrees with the champion on {f['agreement']:.1%}; it would approve "
+               f"{f['shadow_approval_rate']:.1%} against {f['approval_rate']:.1%} ({f['approval_rate_difference']:+.1%}). "
+               f"PD correlation {f['pd_correlation']:.3f}; PSI of the shadow's PDs in the champion's bins {f['psi']:.4f} ({drift.psi_band(f['psi'])}).")
+    tested = result['backtest']
+    return write_report('Shadow report', [('Summary', summary), ('Figures', pd.DataFrame([f]).round(4)), ('Model versions', result['pairs']),
+                                          ('Back-test of both', 'No outcomes yet.' if tested is None else tested.round(4))], path)

@@ -11,7 +11,7 @@ from . import config
 
 # %% auto #0
 __all__ = ['pipeline_notebook', 'run_pipeline', 'crnb_train', 'crnb_retrain', 'crnb_serve', 'crnb_log', 'crnb_drift',
-           'crnb_outcomes', 'crnb_score']
+           'crnb_outcomes', 'crnb_shadow', 'crnb_score']
 
 # %% ../nbs/19_cli.ipynb #59ba9a3f
 def pipeline_notebook(name:str='train') -> Path:
@@ -221,6 +221,8 @@ def crnb_serve(
     batch_wait:float=None,  # Seconds the micro-batcher waits for requests on their way (default 0.001; 0: never wait)
     batch_rows:int=None,  # Most applicants scored in one batch (default 256)
     body_timeout:float=None,  # Seconds a client may take to send its body before a 408 (default 10)
+    follow:float=None,  # Seconds between reads of the registry: each worker swaps in the version the URI's alias moves to (default: never)
+    shadow:str=None,  # Shadow model: an alias of the served model's name (e.g. challenger) or a URI; logged beside each decision, never answered
 ):
     "Serve the prediction API with uvicorn."
     import uvicorn
@@ -230,7 +232,7 @@ def crnb_serve(
     if reasons is not None: os.environ['CRNB_REASONS'] = str(reasons)
     if database_url: os.environ['CRNB_DATABASE_URL'] = database_url
     if no_log: os.environ['CRNB_DECISION_LOG'] = 'off'
-    for name, value in dict(BATCH_WAIT=batch_wait, BATCH_ROWS=batch_rows, BODY_TIMEOUT=body_timeout).items():
+    for name, value in dict(BATCH_WAIT=batch_wait, BATCH_ROWS=batch_rows, BODY_TIMEOUT=body_timeout, FOLLOW=follow, SHADOW=shadow).items():
         if value is not None: os.environ[f'CRNB_{name}'] = str(value)
     print(f"Serving {os.environ.get('CRNB_MODEL_URI') or env_settings()['model_uri']} on http://{host}:{port} (docs: /docs)")
     uvicorn.run('credit_risk_nb.api:app', host=host, port=port, workers=workers, access_log=access_log, lifespan='on')
@@ -336,6 +338,25 @@ def crnb_outcomes(
         run_id = log_report(report, {f"realised_{k}": v for k, v in r.items()}, dict(versions=', '.join(result['versions'])),
                             'backtest', experiment, tracking_uri)
         print(f"Logged to MLflow run {run_id} (experiment {experiment})")
+
+# %% ../nbs/19_cli.ipynb #9dfca4d4
+@call_parse
+@config.cli_main
+def crnb_shadow(
+    since:str=None,  # Window start, ISO time (UTC if no zone); default: the first decision
+    until:str=None,  # Window end (exclusive); default: now
+    database_url:str=None,  # Decision log URL (default: CRNB_DATABASE_URL, else the SQLite file in CRNB_HOME)
+    output:str=None,  # Also write the report: .md or .html
+):
+    "Compare the champion with the shadow model (`crnb_serve --shadow`) on the decisions both scored: agreement, approvals, PDs, and the back-test of both."
+    from credit_risk_nb.decisions import DecisionLog
+    from credit_risk_nb.backtest import shadow_report, write_shadow_report
+    try: result = shadow_report(DecisionLog(database_url), since, until)
+    except ValueError as e: raise SystemExit(str(e))
+    for k, v in result['figures'].items(): print(f"{k:26} {v:.4f}" if isinstance(v, float) else f"{k:26} {v}")
+    print(result['pairs'].to_string(index=False))
+    if result['backtest'] is not None: print(result['backtest'].round(4).to_string(index=False))
+    if output: print(f"Report: {write_shadow_report(result, output)}")
 
 # %% ../nbs/19_cli.ipynb #d0e7920d
 @call_parse

@@ -13,13 +13,13 @@ def xgboost_auc(dataset, data_path, spec_path=None) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize('dataset,file', [('credit_risk', 'credit_risk_dataset.csv'), ('hmeq', 'hmeq.csv')])
 def test_draft_trains_like_the_builtin_spec(dataset, file, shared_data, tmp_path):
-    "The draft of a built-in data set's CSV, unedited, lands within 0.01 test ROC-AUC of the built-in spec."
+    "The draft of a built-in data set's CSV, unedited, scores no worse than 0.01 test ROC-AUC below the built-in spec (HMEQ's draft, without monotone directions, scores 0.011 above it)."
     draft = tmp_path/'draft.yaml'
     draft.write_text(draft_spec(shared_data/file))
     spec = DatasetSpec.from_yaml(draft)
     assert spec.target == get_spec(dataset).target and str(spec.default_value) == str(get_spec(dataset).default_value)
     builtin, drafted = xgboost_auc(dataset, shared_data/file), xgboost_auc(dataset, shared_data/file, draft)
-    assert abs(drafted - builtin) <= 0.01, (builtin, drafted)
+    assert drafted >= builtin - 0.01, (builtin, drafted)
 
 @pytest.fixture
 def loans(tmp_path):

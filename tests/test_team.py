@@ -44,12 +44,10 @@ def argv(service:str) -> list:
     return list(entry) + list(SERVICES[service].get('command') or [])
 
 def serve_argv(argv_:list) -> list:
-    "The api's command on 127.0.0.1 (the `Server` helper adds a free port); `--follow` left out while `crnb_serve` lacks it."
+    "The api's command on 127.0.0.1 (the `Server` helper adds a free port)."
     out, args = [], iter(argv_)
-    known = subprocess.run(['crnb_serve', '--help'], capture_output=True, text=True).stdout
     for a in args:
         if a in ('--host', '--port'): next(args); continue
-        if a == '--follow' and '--follow' not in known: next(args); continue  # part 2 of issue 14
         out.append(a)
     return out + ['--host', '127.0.0.1']
 
