@@ -431,6 +431,16 @@ def build_docs(
         for w in warnings: print(f'  warning: {w}')
     return written
 
+def readme_links(
+    md:str, # The README's Markdown, written from a notebook in `nbs_path`
+    nbs_path:Path, # Where the notebook's relative links start
+    dest:Path, # Where the README is written
+)->str:
+    "Point the notebook's relative links (pages, tutorials, images) at the same files from the README's folder"
+    rel = Path(os.path.relpath(Path(nbs_path).resolve(), Path(dest).resolve().parent)).as_posix()
+    if rel == '.': return md
+    return re.sub(r'(\]\()(?![a-zA-Z][\w+.-]*:|#|/)([^)\s]+)', lambda m: f'{m.group(1)}{rel}/{m.group(2)}', md)
+
 def build_readme(
     nbs_path:Path=None, # Notebooks folder (default: `nbs_path` in settings.ini)
     dest:Path=None, # Where to write (default: README.md beside settings.ini)
@@ -445,7 +455,7 @@ def build_readme(
     nb.cells = [c for c in map(quarto_cell, nb.cells) if c is not None]
     head = (f"# {fm['title']}\n\n" + (f"> {fm['description']}\n\n" if fm.get('description') else '')) if 'title' in fm else ''
     body = MarkdownExporter(exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)[0]
-    dest.write_text(head + body.strip() + '\n', encoding='utf-8')
+    dest.write_text(head + readme_links(body.strip(), nbs_path, dest) + '\n', encoding='utf-8')
     return dest
 
 
