@@ -12,6 +12,7 @@ from sklearn.model_selection import train_test_split, StratifiedKFold
 from sklearn.linear_model import LogisticRegression
 from sklearn.isotonic import IsotonicRegression
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 from scipy.special import expit
 from .features import Encoder
 from .scorecard import ScorecardModel
@@ -66,7 +67,8 @@ def fit_signed_logistic(D:np.ndarray,  # Design matrix (`Encoder.design`)
         value = C*np.sum(w*(np.logaddexp(0, z) - y*z)) + 0.5*theta[:-1] @ theta[:-1]
         return value, np.r_[C*(D.T @ r) + theta[:-1], C*r.sum()]
     bounds = [(0, None) if s > 0 else (None, 0) if s < 0 else (None, None) for s in signs] + [(None, None)]
-    fit = minimize(objective, np.zeros(D.shape[1] + 1), jac=True, method='L-BFGS-B', bounds=bounds, options=dict(maxiter=5000))
+    with threadpool_limits(1):  # one BLAS thread: the same optimum on any machine, and faster than two for these sizes
+        fit = minimize(objective, np.zeros(D.shape[1] + 1), jac=True, method='L-BFGS-B', bounds=bounds, options=dict(maxiter=5000))
     return fit.x[:-1], float(fit.x[-1])
 
 # %% ../nbs/03_models.ipynb #67daec91

@@ -228,11 +228,14 @@ class Serving:
 
     @functools.cached_property
     def ref(self) -> ModelRef:
+        "Name, version and run of the model being served (empty when none is loaded), computed once per load."
         if self.scorer is None: return ModelRef()
         p = self.scorer.provenance
         return ModelRef(name=p.name or self.scorer.spec.name, version=None if p.version is None else str(p.version), run_id=p.run_id)
     @functools.cached_property
-    def ref_dict(self) -> dict: return self.ref.model_dump()
+    def ref_dict(self) -> dict:
+        "`ref` as a dict, as the answers and the decision log carry it."
+        return self.ref.model_dump()
     def require(self) -> Scorer:
         "The scorer, or a 503 that says why there is none."
         if self.scorer is None: raise HTTPException(503, 'No model loaded: the server log says why; load one with POST /admin/reload')
@@ -407,7 +410,9 @@ def extra_keys(model:type[BaseModel],  # A request model that forbids extra keys
 class Rejected(HTTPException):
     "A 422 found before FastAPI validates: the first `max_problems` errors (pydantic's shape) and how many there are (`validation_handler` answers it)."
     def __init__(self, errors:list, count:int): super().__init__(422, errors); self.count = count
-    def errors(self) -> list: return self.detail
+    def errors(self) -> list:
+        "The problems, in the shape of pydantic's `ValidationError.errors()`."
+        return self.detail
 
 def _rejected(errors:list, count:int) -> Rejected: return Rejected(errors, count)
 

@@ -324,7 +324,8 @@ def localize_links(
     site_url:str, # The published site's URL (`doc_host` + `doc_baseurl`)
     root:str, # Relative path from the page to the site root, e.g. `../`
 )->str:
-    "`body` with links into `site_url` made relative to the local site root"
+    "`body` with links into `site_url` made relative to the local site root, and links to sibling notebooks and Markdown pages pointed at their HTML pages (as Quarto does)"
+    body = re.sub(r'href="(?![a-zA-Z][\w+.-]*:|/|#)([^"#]+)\.(?:ipynb|md)(?=["#])', r'href="\1.html', body)
     if not site_url: return body
     return re.sub(r'href="' + re.escape(site_url.rstrip('/')) + r'(?:/|(?="))', f'href="{root}', body)
 
