@@ -192,7 +192,9 @@ def main(duration:int=10, workers:int=1, docs:str|None=None):
              "thread scores all waiting requests in one call (one TreeSHAP pass for the reasons), commits their decisions in one "
              "transaction (SQLite, WAL, synchronous=FULL) and only then answers; the event loop only parses, validates and sends. "
              "Exact TreeSHAP costs per applicant, so batching removes the fixed cost of each call but not that. wrk, the three servers and the model share two CPUs, so the "
-             "concurrency-32 figures are CPU-bound and move with whatever else runs (load average below).")
+             "concurrency-32 figures are CPU-bound and move with whatever else runs (load average below). At concurrency 128 the "
+             "batch-of-100 cell queues 12,800 applicants, more than 5 s of work: a request still queued after the log timeout (5 s) "
+             "is answered 503 and never scored or stored, and wrk counts its own 5 s timeouts as socket errors: no request waits in the queue longer than the log timeout.")
     report = '\n'.join(lines + [''] + ratios + ['', setup, '', notes, '', f"Load average during the run: {os.getloadavg()[0]:.2f}."]
                        + (['', '## Where the time goes', '', prof] if prof else []))
     print(report)

@@ -321,7 +321,7 @@ class DecisionBatcher:
     def _run(self):
         while True:
             jobs = self._take()
-            if live := [j for j in jobs if j is not None]: self._process(live)
+            if live := [j for j in jobs if j is not None and j.done.set_running_or_notify_cancel()]: self._process(live)  # a cancelled job (its caller gave up) is dropped
             if jobs[-1] is None: return
 
 # %% ../nbs/11_decisions.ipynb #3144fc38

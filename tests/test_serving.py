@@ -123,6 +123,34 @@ def test_readiness_follows_the_decision_log(served):
     assert 'crnb_decision_log_ok 1.0' in httpx.get(f'{url}/metrics').text
 
 
+def test_a_503_is_never_stored(scorer, tmp_path):
+    "With a log timeout shorter than a big batch takes, requests queued behind it give up: each 503 is absent from the decision log, each 200 is in it."
+    from credit_risk_nb.api import create_app
+    from credit_risk_nb.decisions import DecisionLog
+    from credit_risk_nb.tracking import raw_rows
+    model, test = scorer
+    db = tmp_path/'decisions.db'
+    srv = InProcess(create_app(model, decision_log=DecisionLog(f'sqlite:///{db}'), log_timeout=0.005, max_batch=1000))
+    rows = raw_rows(test, model.encoder.inputs)
+    applicants = [{k: (v if isinstance(v, str) or v is None else float(v)) for k, v in r.items()} for r in rows.to_dict('records')]
+    big = {'applicants': (applicants*5)[:1000]}
+    answers, statuses = {}, {}
+    def send(i):
+        with httpx.Client(timeout=60) as http:
+            if i < 2: r = http.post(f'{srv.url}/predict/batch', json=big, headers={'X-Request-ID': (rid := f'batch-{i}')})
+            else: time.sleep(0.01); r = http.post(f'{srv.url}/predict', json=applicants[i], headers={'X-Request-ID': (rid := f'one-{i}')})
+            statuses[rid] = r.status_code
+    try:
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(24)]
+        for t in threads: t.start()
+        for t in threads: t.join(120)
+    finally: srv.stop()
+    stored = {r[0].split('/')[0] for r in sqlite3.connect(db).execute('SELECT DISTINCT request_id FROM crnb_decisions')}  # a batch's rows: ID/k
+    assert set(statuses.values()) <= {200, 503}, statuses
+    assert 503 in statuses.values(), statuses  # the scenario happened: some request gave up while queued
+    for rid, status in statuses.items(): assert (rid in stored) == (status == 200), (rid, status)
+
+
 @pytest.mark.parametrize('when', ['0001-01-01T00:00:00+23:59', '0001-01-01T00:00:00-23:59', '9999-12-31T23:59:59-23:59',
                                   '9999-12-31T23:59:59+23:59', '0001-01-01T00:00:00Z', '9999-12-31T23:59:59.999999Z'])
 def test_drift_window_never_500(served, when):
