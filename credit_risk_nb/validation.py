@@ -114,6 +114,7 @@ def _summary(r:dict) -> str:
 
 def findings(result:dict, # From `validate`
              min_defaults:int=5, # Grades with fewer defaults than this are flagged as thinly tested
+             max_share:float=0.3, # A grade holding more than this share of the applicants is flagged as a concentration
             ) -> list:
     "The automatic findings a validator confirms or dismisses."
     g, out = result['grades'], []
@@ -122,6 +123,9 @@ def findings(result:dict, # From `validate`
     thin = g.loc[(g['n'] > 0) & (g['defaults'] < min_defaults), 'grade'].tolist()
     if thin: out.append(f"Grades {', '.join(thin)} have fewer than {min_defaults} defaults: their tests have little power.")
     out += [f"Grade distribution {r.window}: PSI {r.psi:.3f} ({r.band})." for r in result['stability'].itertuples() if r.band != 'stable']
+    c = result['concentration'].iloc[-1]
+    if c.largest_share > max_share: out.append(f"Concentration: one grade holds {c.largest_share:.0%} of the {c['sample']} applicants (Herfindahl {c.herfindahl:.2f}, "
+                                               f"{c.effective_grades:.1f} effective grades); a scale fitted to this portfolio (`fit_scale(edges=...)`) would spread them.")
     if result['calibration']['hl_p'] < light_levels[0]: out.append(f"Hosmer-Lemeshow p = {result['calibration']['hl_p']:.3g}: the grade PDs miss somewhere.")
     return out or ['No automatic finding.']
 
