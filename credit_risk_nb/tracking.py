@@ -49,7 +49,9 @@ def use_store(tracking_uri:str|None=None,  # MLflow tracking URI (default: the p
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         location = None if uri.startswith('http') else f"{config.artifact_root()}/{experiment}"
-        exp = client.get_experiment(client.create_experiment(experiment, artifact_location=location, tags=experiment_tags))
+        try: exp = client.get_experiment(client.create_experiment(experiment, artifact_location=location, tags=experiment_tags))
+        except mlflow.exceptions.MlflowException:  # another trainer created it meanwhile (two at once on a shared server)
+            if (exp := client.get_experiment_by_name(experiment)) is None: raise
     for key, value in experiment_tags.items():
         if key not in exp.tags: client.set_experiment_tag(exp.experiment_id, key, value)
     mlflow.set_experiment(experiment_id=exp.experiment_id)
