@@ -150,7 +150,7 @@ def crnb_train(
     for kind, run_id in result['runs'].items():
         m, cv = result['metrics'][kind], result.get('cv', {}).get(kind)
         print(f"  {kind:8s} run {run_id}: test ROC-AUC {m['roc_auc']:.4f}, recall {m['recall']:.3f}, precision {m['precision']:.3f} at cutoff {m['cutoff']:.3f}")
-        if cv: print(f"  {'':8s} {cv.get('repeats', '?')}x5-fold cross-validation ROC-AUC {cv['roc_auc_mean']:.4f} ± {cv['roc_auc_std']:.4f} (mean ± sd over the folds)")
+        if cv: print(f"  {'':8s} {cv['repeats']}x5-fold cross-validation ROC-AUC {cv['roc_auc_mean']:.4f} ± {cv['roc_auc_std']:.4f} (mean ± sd over the folds)")
     reg = result.get('registered')
     if reg:
         print(f"Registered {reg['name']} version {reg['version']} from {result['best']}: models:/{reg['name']}/{reg['version']}")

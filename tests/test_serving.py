@@ -134,7 +134,7 @@ def test_a_503_is_never_stored(scorer, tmp_path):
     rows = raw_rows(test, model.encoder.inputs)
     applicants = [{k: (v if isinstance(v, str) or v is None else float(v)) for k, v in r.items()} for r in rows.to_dict('records')]
     big = {'applicants': (applicants*5)[:1000]}
-    answers, statuses = {}, {}
+    statuses = {}
     def send(i):
         with httpx.Client(timeout=60) as http:
             if i < 2: r = http.post(f'{srv.url}/predict/batch', json=big, headers={'X-Request-ID': (rid := f'batch-{i}')})

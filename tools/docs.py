@@ -39,6 +39,7 @@ from nbdev.processors import FilterDefaults, exec_show_docs
 from pygments.formatters import HtmlFormatter
 
 ROOT = Path(__file__).resolve().parent.parent  # the project: settings.ini, nbs/, README.md
+_relative = r'(?![a-zA-Z][\w+.-]*:|/|#)'  # a link target that is neither a URL (scheme:), absolute (/) nor an anchor (#)
 
 def get_config():
     "nbdev's settings of this project (settings.ini beside `tools/`), whatever the current directory"
@@ -325,7 +326,7 @@ def localize_links(
     root:str, # Relative path from the page to the site root, e.g. `../`
 )->str:
     "`body` with links into `site_url` made relative to the local site root, and links to sibling notebooks and Markdown pages pointed at their HTML pages (as Quarto does)"
-    body = re.sub(r'href="(?![a-zA-Z][\w+.-]*:|/|#)([^"#]+)\.(?:ipynb|md)(?=["#])', r'href="\1.html', body)
+    body = re.sub(r'href="' + _relative + r'([^"#]+)\.(?:ipynb|md)(?=["#])', r'href="\1.html', body)
     if not site_url: return body
     return re.sub(r'href="' + re.escape(site_url.rstrip('/')) + r'(?:/|(?="))', f'href="{root}', body)
 
@@ -440,7 +441,7 @@ def readme_links(
     "Point the notebook's relative links (pages, tutorials, images) at the same files from the README's folder"
     rel = Path(os.path.relpath(Path(nbs_path).resolve(), Path(dest).resolve().parent)).as_posix()
     if rel == '.': return md
-    return re.sub(r'(\]\()(?![a-zA-Z][\w+.-]*:|#|/)([^)\s]+)', lambda m: f'{m.group(1)}{rel}/{m.group(2)}', md)
+    return re.sub(r'(\]\()' + _relative + r'([^)\s]+)', lambda m: f'{m.group(1)}{rel}/{m.group(2)}', md)
 
 def build_readme(
     nbs_path:Path=None, # Notebooks folder (default: `nbs_path` in settings.ini)
