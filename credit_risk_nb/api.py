@@ -202,6 +202,32 @@ async def registry_watch(request:Request) -> RegistryWatch:
     return request.app.state.registry
 
 # %% ../nbs/18_api.ipynb #dad34312
+def _copy(done:concurrent.futures.Future, answer:asyncio.Future):
+    "Copy the batcher's outcome `done` into the loop's `answer`, unless the caller stopped waiting."
+    if not answer.done() and not done.cancelled():
+        if (e := done.exception()) is not None: answer.set_exception(e)
+        else: answer.set_result(done.result())
+
+def _expire(answer:asyncio.Future):
+    if not answer.done(): answer.set_exception(asyncio.TimeoutError())
+
+async def _outcome(done:concurrent.futures.Future,  # A job's future in the batcher
+                   timeout:float,  # Seconds to wait before giving up on a job still queued
+                  ) -> bytes:
+    "The job's answer, one loop wake-up after the batcher completes it; after `timeout` s a job still queued is cancelled (TimeoutError), one being scored is waited for."
+    loop = asyncio.get_running_loop()
+    answer = loop.create_future()
+    def relay(d):  # in the batcher's thread
+        try: loop.call_soon_threadsafe(_copy, d, answer)
+        except RuntimeError: pass  # the loop has closed: nobody waits
+    done.add_done_callback(relay)
+    expiry = loop.call_later(timeout, _expire, answer)
+    try: return await answer
+    except asyncio.TimeoutError:
+        if done.cancel(): raise  # still queued: it will never be scored or stored
+    finally: expiry.cancel()
+    return await asyncio.wrap_future(done)  # already being scored and committed: its outcome, not a guess
+
 async def _decide(request:Request,  # The request (its id and the app's state)
                   rows:list,  # Applicants' validated inputs
                   reasons:bool,  # Add reasons?
@@ -214,12 +240,7 @@ async def _decide(request:Request,  # The request (its id and the app's state)
     job = Scoring(scorer, rows, request_id, cfg['reasons'] if reasons else 0, (ref.name, ref.version), batch,
                   lambda scores: _render(scores, dict(cutoff=float(scorer.cutoff), model=serving.ref_dict, request_id=request_id), batch),
                   shadow=(shadow.scorer, shadow.ref.version) if shadow and shadow.scorer else None)
-    done = state.batcher.submit(job)
-    try:
-        try: body = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(done)), cfg['log_timeout'])
-        except asyncio.TimeoutError:
-            if done.cancel(): raise  # still queued: it will never be scored or stored
-            body = await asyncio.wrap_future(done)  # already being scored and committed: its outcome, not a guess
+    try: body = await _outcome(state.batcher.submit(job), cfg['log_timeout'])
     except DuplicateDecision: raise HTTPException(409, f"Request id {request_id!r} was already used: send each decision with a new X-Request-ID")
     except (DecisionLogError, asyncio.TimeoutError) as e:
         state.metrics.log_failures.inc()

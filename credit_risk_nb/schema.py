@@ -324,16 +324,22 @@ class BodyLimitMiddleware:
         if length is not None:
             if not length.isdigit(): return await _send_json(send, 400, {'detail': 'Content-Length is not a number'})
             if int(length) > limit: return await _send_json(send, 413, too_large)
-        chunks, size, deadline = [], 0, asyncio.get_running_loop().time() + self.timeout
-        while True:
-            try: message = await asyncio.wait_for(receive(), max(0, deadline - asyncio.get_running_loop().time()))
-            except asyncio.TimeoutError: return await _send_json(send, 408, {'detail': f"The request body did not arrive within {self.timeout:g} s"})
-            if message['type'] == 'http.disconnect': return
-            chunk = message.get('body', b'')
-            size += len(chunk)
-            if size > limit: return await _send_json(send, 413, too_large)
-            chunks.append(chunk)
-            if not message.get('more_body'): break
+        chunks, size, task, late = [], 0, asyncio.current_task(), []
+        timer = asyncio.get_running_loop().call_later(self.timeout, lambda: late.append(task.cancel()))  # one timer per body, not a task per chunk
+        try:
+            while True:
+                message = await receive()
+                if message['type'] == 'http.disconnect': return
+                chunk = message.get('body', b'')
+                size += len(chunk)
+                if size > limit: return await _send_json(send, 413, too_large)
+                chunks.append(chunk)
+                if not message.get('more_body'): break
+        except asyncio.CancelledError:
+            if not late: raise  # cancelled by someone else
+            if hasattr(task, 'uncancel'): task.uncancel()
+            return await _send_json(send, 408, {'detail': f"The request body did not arrive within {self.timeout:g} s"})
+        finally: timer.cancel()
         body, replayed = b''.join(chunks), False
         async def replay():
             nonlocal replayed
