@@ -484,7 +484,7 @@ def env_settings() -> dict:
                 api_key=os.environ.get('CRNB_API_KEY') or None, max_batch=int(os.environ.get('CRNB_MAX_BATCH', 1000)),
                 reasons=int(os.environ.get('CRNB_REASONS', 4)), batch_wait=float(os.environ.get('CRNB_BATCH_WAIT', 0.001)),
                 batch_rows=int(os.environ.get('CRNB_BATCH_ROWS', 256)), body_timeout=float(os.environ.get('CRNB_BODY_TIMEOUT', 10)), registry_ttl=float(os.environ.get('CRNB_REGISTRY_TTL', 15)),
-                shadow=os.environ.get('CRNB_SHADOW') or None, follow=float(os.environ.get('CRNB_FOLLOW', 0)),
+                shadow=os.environ.get('CRNB_SHADOW') or None, follow=float(os.environ.get('CRNB_FOLLOW', 0)), nthread=int(os.environ.get('CRNB_NTHREAD', 1)),
                 decision_log=None if os.environ.get('CRNB_DECISION_LOG', 'on').lower() in ('off', '0', 'false', 'no') else config.database_url())
 
 class EnvApp:

@@ -223,6 +223,7 @@ def crnb_serve(
     body_timeout:float=None,  # Seconds a client may take to send its body before a 408 (default 10)
     follow:float=None,  # Seconds between reads of the registry: each worker swaps in the version the URI's alias moves to (default: never)
     shadow:str=None,  # Shadow model: an alias of the served model's name (e.g. challenger) or a URI; logged beside each decision, never answered
+    nthread:int=None,  # Model threads per worker (default: the CPUs this process may use, shared among the workers)
 ):
     "Serve the prediction API with uvicorn."
     import uvicorn
@@ -232,7 +233,10 @@ def crnb_serve(
     if reasons is not None: os.environ['CRNB_REASONS'] = str(reasons)
     if database_url: os.environ['CRNB_DATABASE_URL'] = database_url
     if no_log: os.environ['CRNB_DECISION_LOG'] = 'off'
-    for name, value in dict(BATCH_WAIT=batch_wait, BATCH_ROWS=batch_rows, BODY_TIMEOUT=body_timeout, FOLLOW=follow, SHADOW=shadow).items():
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    if nthread is None and 'CRNB_NTHREAD' not in os.environ: nthread = max(1, cpus // workers)  # a batch of reasons (TreeSHAP) on every core the worker has
+    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # model threads sleep between batches instead of spinning against the event loop
+    for name, value in dict(BATCH_WAIT=batch_wait, BATCH_ROWS=batch_rows, BODY_TIMEOUT=body_timeout, FOLLOW=follow, SHADOW=shadow, NTHREAD=nthread).items():
         if value is not None: os.environ[f'CRNB_{name}'] = str(value)
     print(f"Serving {os.environ.get('CRNB_MODEL_URI') or env_settings()['model_uri']} on http://{host}:{port} (docs: /docs)")
     uvicorn.run('credit_risk_nb.api:app', host=host, port=port, workers=workers, access_log=access_log, lifespan='on')

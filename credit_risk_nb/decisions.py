@@ -293,6 +293,7 @@ def _each(jobs:list,  # `Scoring`s to process together
 # %% ../nbs/11_decisions.ipynb #e5561e6e
 class DecisionBatcher:
     "One thread that scores all waiting requests in one call per model, commits their decisions in one transaction, then answers each."
+    parallel_rows = 8  # Batches of fewer applicants are scored on one thread: waking the others costs more than they save
     def __init__(self, log:DecisionLog|None,  # Where decisions are committed before they are answered (None: keep none)
                  max_wait:float=0.001,  # Seconds to wait for more requests while others are on their way (0: never wait)
                  max_rows:int=256,  # Most applicants in one batch (a larger request goes alone)
@@ -329,7 +330,7 @@ class DecisionBatcher:
 def _score(self:DecisionBatcher, jobs:list):
     "Score `jobs` (of one model and number of reasons) in one call; each job gets its slice."
     scorer, rows = jobs[0].scorer, [r for j in jobs for r in j.rows]
-    with scorer.model.threads(self.nthread): out = scorer.score_matrix(scorer.matrix(rows), jobs[0].reasons)
+    with scorer.model.threads(self.nthread if len(rows) >= self.parallel_rows else 1): out = scorer.score_matrix(scorer.matrix(rows), jobs[0].reasons)
     start = 0
     for j in jobs: j.scores, start = {k: v[start:start + len(j.rows)] for k, v in out.items()}, start + len(j.rows)
 
