@@ -111,6 +111,46 @@ def profile(pid:int, url:str, applicant:dict, seconds:int, workdir:Path, top:int
             + ', '.join(f"{t} {100*n/total:.0f}%" for t, n in by_thread.most_common()) + "\n\n| thread | function (self time) | share |\n|---|---|---:|\n" + '\n'.join(rows))
 
 
+def floors(applicant:dict, n:int=500) -> str:
+    "The fixed costs under every answer, as CPU time of one thread in this process: where the ratios stop."
+    import asyncio, tempfile
+    from credit_risk_nb.tracking import load_scorer
+    from credit_risk_nb.decisions import DecisionBatcher, DecisionLog, Scoring
+    from credit_risk_nb.api import create_app
+    scorer = load_scorer(f'models:/{MODEL}/1')
+    X1, X32 = scorer.matrix([applicant]), scorer.matrix([applicant]*32)
+    def cpu_us(f, k=n, per=1):
+        for _ in range(5): f()
+        t = time.thread_time()
+        for _ in range(k): f()
+        return (time.thread_time() - t)/k/per*1e6
+    batcher, ids = DecisionBatcher(DecisionLog(f"sqlite:///{tempfile.mkdtemp()}/floor.db")), iter(range(10**9))
+    with scorer.model.threads(1):
+        rows = [('XGBoost `inplace_predict`, 1 applicant', cpu_us(lambda: scorer.model.margin(X1))),
+                ('XGBoost `inplace_predict`, per applicant of 32', cpu_us(lambda: scorer.model.margin(X32), n//5, 32)),
+                ('exact TreeSHAP (`pred_contribs`), 1 applicant', cpu_us(lambda: scorer.model.contributions(X1, scorer.encoder), n//5)),
+                ('exact TreeSHAP, per applicant of 32', cpu_us(lambda: scorer.model.contributions(X32, scorer.encoder), n//25, 32)),
+                ('batcher thread: a lone default request (4 reasons, answer, SQLite commit)',
+                 cpu_us(lambda: batcher._process([Scoring(scorer, [applicant], f'f{next(ids)}', 4, (MODEL, '1'), render=lambda s: b'')]), n//5))]
+    batcher.close()
+    app, body = create_app(scorer), json.dumps(applicant).encode()
+    async def request(path, method='POST', qs=b'', payload=b''):
+        scope = {'type': 'http', 'asgi': {'version': '3.0'}, 'http_version': '1.1', 'method': method, 'scheme': 'http', 'path': path,
+                 'raw_path': path.encode(), 'query_string': qs, 'root_path': '', 'client': ('127.0.0.1', 1), 'server': ('127.0.0.1', 2),
+                 'headers': [(b'content-type', b'application/json'), (b'content-length', str(len(payload)).encode())]}
+        async def receive(): return {'type': 'http.request', 'body': payload, 'more_body': False}
+        async def send(message): pass
+        await app(scope, receive, send)
+    async def loop_us(*args):
+        for _ in range(20): await request(*args)
+        t = time.thread_time()
+        for _ in range(n): await request(*args)
+        return (time.thread_time() - t)/n*1e6
+    rows += [('event loop thread: `GET /health/live` through the app (no HTTP parsing)', asyncio.run(loop_us('/health/live', 'GET'))),
+             ('event loop thread: `POST /predict?reasons=false` (its scoring is in the batcher thread)', asyncio.run(loop_us('/predict', 'POST', b'reasons=false', body)))]
+    return '| cost (one thread, CPU time) | us |\n|---|---:|\n' + '\n'.join(f'| {name} | {us:,.0f} |' for name, us in rows)
+
+
 def register_model(home:Path) -> dict:
     "Train German Credit (XGBoost) with the pipeline and register it as version 1; returns one test applicant."
     os.environ.update(CRNB_HOME=str(home), MLFLOW_DISABLE_TELEMETRY='true')
@@ -123,6 +163,13 @@ def register_model(home:Path) -> dict:
     register(run_id, MODEL)
     row = raw_rows(data.parts['test'], scorer.encoder.inputs).iloc[0].to_dict()
     return {k: (v if isinstance(v, str) else float(v)) for k, v in row.items()}
+
+
+FLOORS = ("What one answer cannot go below, measured in-process after the load: XGBoost builds its context on every call "
+          "(py-spy: `Context::Init` compiles a `std::regex` and reads the cgroup CPU quota each time), so one applicant costs about as "
+          "much as 32 in `inplace_predict`; exact TreeSHAP costs per applicant, batched or not; FastAPI's validated route costs "
+          "several times a health check on the event loop. With two CPUs shared by wrk, the event loop and the batcher, these "
+          "bound the throughput of the default answer and the latency of a lone plain one.")
 
 
 def ratio(a:float, b:float) -> str:
@@ -184,6 +231,7 @@ def main(duration:int=10, workers:int=1, docs:str|None=None):
               f"(goal < 50 ms; {results[(full + ' during 8 worst-case bodies', 1)]['bad_bodies']} worst bodies refused meanwhile)"]
     import xgboost, mlflow, fastapi, uvicorn
     setup = (f"{duration} s per cell with `wrk` (2 threads at concurrency 32 and 128), {workers} worker process(es) per server, "
+             f"crnb_serve's default model threads (the CPUs divided among the workers, for batches of 8 or more applicants), "
              f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python {platform.python_version()}, "
              f"xgboost {xgboost.__version__}, mlflow {mlflow.__version__}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}; "
              f"one German Credit applicant per request; `/predict` includes the top 4 reasons (exact TreeSHAP), "
@@ -195,8 +243,10 @@ def main(duration:int=10, workers:int=1, docs:str|None=None):
              "concurrency-32 figures are CPU-bound and move with whatever else runs (load average below). At concurrency 128 the "
              "batch-of-100 cell queues 12,800 applicants, more than 5 s of work: a request still queued after the log timeout (5 s) "
              "is answered 503 and never scored or stored, and wrk counts its own 5 s timeouts as socket errors: no request waits in the queue longer than the log timeout.")
+    floor = floors(applicant)
     report = '\n'.join(lines + [''] + ratios + ['', setup, '', notes, '', f"Load average during the run: {os.getloadavg()[0]:.2f}."]
-                       + (['', '## Where the time goes', '', prof] if prof else []))
+                       + (['', '## Where the time goes', '', prof] if prof else [])
+                       + ['', '## The floors', '', FLOORS, '', floor])
     print(report)
     if docs:
         Path(docs).write_text("# API benchmark\n> The prediction API against `mlflow models serve` on the same registered model.\n\n"
