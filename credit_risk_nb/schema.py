@@ -267,6 +267,7 @@ class Reloaded(BaseModel):
     status: str
     previous: ModelRef|None
     model: ModelRef
+    shadow: ModelRef|None = None  # The shadow model after the reload (None: none kept or loaded)
 
 # %% ../nbs/17_schema.ipynb #9bf5350d
 def field_path(loc) -> str:
