@@ -4,6 +4,7 @@
 
 # %% ../nbs/08_fit.ipynb #a7e2acf8
 from __future__ import annotations
+import copy
 import numpy as np, pandas as pd
 from sklearn.model_selection import RepeatedStratifiedKFold, TimeSeriesSplit, train_test_split
 from .datasets import DatasetSpec, DataError, get_spec
@@ -73,8 +74,9 @@ def fit_bundle(spec:DatasetSpec,  # The data set's spec
                calibration:tuple=('platt', 'isotonic'),  # Calibration methods to choose from
                reference:bool=True,  # Store drift reference bins (CV folds skip them)
                scale:dict|None=None,  # Master scale settings for `grades.fit_scale` (edges, central_tendency, moc, floor)
+               refit:bool=True,  # XGBoost: fit the trees again on train + valid once everything the validation rows decide is decided
               ) -> Scorer:
-    "Encoder -> model -> calibrator -> cutoff -> reason rules -> reference bins -> provenance: the one way a bundle is made."
+    "Encoder -> model -> calibrator -> cutoff -> reason rules -> reference bins -> provenance (-> refit): the one way a bundle is made."
     costs, rows = costs or decision_costs(spec), train if encoder_rows is None else encoder_rows
     encoder = Encoder.fit(spec, rows, drop=list(drop))
     X_valid, y_valid = encoder.matrix(valid), valid[spec.target].to_numpy()
@@ -87,6 +89,11 @@ def fit_bundle(spec:DatasetSpec,  # The data set's spec
     scorer.reason_rules = reason_rules(scorer, rows, valid[low_risk(calibrator(margin), cutoff)])
     scorer.scale = fit_scale(calibrator(margin), y_valid, **(scale or {}))
     if reference: scorer.reference = reference_bins(scorer, valid)
+    if refit and kind == 'xgboost' and isinstance(train, pd.DataFrame):  # a Dask run's rows stay on the cluster: no refit there
+        scorer.judged = copy.copy(scorer)  # the bundle the validation rows judged out of sample (`validation_metrics`); not saved
+        rounds = round(model.params['n_estimators'] * (len(train) + len(valid)) / len(train))  # as many trees per row as early stopping chose
+        scorer.model = fitter(kind, encoder, pd.concat([train, valid], ignore_index=True), None, None, seed=seed, **{**(params or {}), 'n_estimators': rounds})
+        scorer.model.params['refit'] = f"train + valid ({len(train) + len(valid):,} rows)"
     return scorer
 
 # %% ../nbs/08_fit.ipynb #842df617
@@ -105,7 +112,8 @@ ranking_metrics = ('roc_auc', 'gini', 'ks', 'pr_auc', 'recall_at_85', 'default_r
 
 # %% ../nbs/08_fit.ipynb #316818a4
 def validation_metrics(scorer:Scorer, valid:pd.DataFrame) -> dict:
-    "Ranking metrics of the raw margin on `valid`, and its other metrics prefixed `insample_` (calibrated and cut there)."
+    "Ranking metrics of the raw margin on `valid`, and its other metrics prefixed `insample_` (calibrated and cut there); of the trees before a refit, which had not seen `valid`."
+    scorer = getattr(scorer, 'judged', scorer)
     X, y = scorer.matrix(valid), valid[scorer.spec.target].to_numpy()
     ranked = scorer_metrics(scorer, y, expit(scorer.margin(X)))
     cut = scorer_metrics(scorer, y, scorer.pd(X))
