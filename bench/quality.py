@@ -10,7 +10,8 @@ every model. Every model sees the same inputs: the project's encoder matrix of t
 fields, engineered ratios, missing-value flags; categoricals as codes, missing as NaN), fitted inside the fold.
 
 - xgboost, logreg, scorecard: the project's own `fit.fit_bundle` (fit on 80% of the fold's training rows, early
-  stopping, calibration and cutoff on the other 20%), monotone constraints on; the PD is the calibrated one.
+  stopping, calibration and cutoff on the other 20%; XGBoost's trees then fitted again on all the fold's training
+  rows, the refit `crnb_train` does), monotone constraints on; the PD is the calibrated one.
 - xgboost tuned: the same with the parameters of `tuning.tune` (`--trials` trials, 3 folds) run once per data set
   on the training rows of the first fold; the first fold is strictly nested, later folds share rows with that
   search (mildly optimistic for them).

@@ -234,7 +234,8 @@ def fit_xgb_dask(client:Client,  # The cluster
     chunk = max(1, math.ceil(len(X_valid)/max(1, workers)))
     dvalid = xgb.dask.DaskQuantileDMatrix(client, da.from_array(X_valid, chunks=(chunk, X_valid.shape[1])),
                                           da.from_array(y_valid, chunks=chunk), ref=dtrain, **names)
-    train_params = dict(objective='binary:logistic', eval_metric='auc', tree_method='hist', seed=seed,
+    # early stopping on log loss: smooth, where AUC on a small validation split can peak at the first tree
+    train_params = dict(objective='binary:logistic', eval_metric='logloss', tree_method='hist', seed=seed,
                         monotone_constraints=str(monotone_constraints(encoder)), **p)
     out = xgb.dask.train(client, train_params, dtrain, num_boost_round=rounds, evals=[(dvalid, 'valid')],
                          early_stopping_rounds=stop, verbose_eval=False)

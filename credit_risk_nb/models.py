@@ -135,7 +135,8 @@ class XGBModel:
         p = {**xgb_defaults, **params}
         rounds, stop = int(p.pop('n_estimators')), int(p.pop('early_stopping_rounds'))
         dm = lambda X_, y_: xgb.DMatrix(X_, label=y_, feature_names=encoder.columns, feature_types=encoder.feature_types, enable_categorical=True)
-        train_params = dict(objective='binary:logistic', eval_metric='auc', tree_method='hist', seed=seed, nthread=nthread,
+        # early stopping on log loss: smooth, where AUC on a small validation split can peak at the first tree
+        train_params = dict(objective='binary:logistic', eval_metric='logloss', tree_method='hist', seed=seed, nthread=nthread,
                             monotone_constraints=str(monotone_constraints(encoder) if monotone else ()), **p)
         evals = [(dm(X_valid, y_valid), 'valid')] if X_valid is not None else []
         booster = xgb.train(train_params, dm(X, y), num_boost_round=rounds, evals=evals,
