@@ -10,7 +10,6 @@ __all__ = ['app', 'served', 'settings', 'api_metrics', 'served_scorer', 'decisio
 # %% ../nbs/18_api.ipynb #d5ebac24
 import asyncio, concurrent.futures, datetime as dt, itertools, json, logging, math, os, secrets, threading, time, uuid
 from typing import Annotated, Callable
-import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response

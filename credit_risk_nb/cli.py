@@ -233,8 +233,8 @@ def crnb_serve(
     if reasons is not None: os.environ['CRNB_REASONS'] = str(reasons)
     if database_url: os.environ['CRNB_DATABASE_URL'] = database_url
     if no_log: os.environ['CRNB_DECISION_LOG'] = 'off'
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
-    if nthread is None and 'CRNB_NTHREAD' not in os.environ: nthread = max(1, cpus // workers)  # a batch of reasons (TreeSHAP) on every core the worker has
+    if nthread is None and 'CRNB_NTHREAD' not in os.environ:  # a batch of reasons (TreeSHAP) on every CPU the worker has
+        nthread = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1) // workers)
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # model threads sleep between batches instead of spinning against the event loop
     for name, value in dict(BATCH_WAIT=batch_wait, BATCH_ROWS=batch_rows, BODY_TIMEOUT=body_timeout, FOLLOW=follow, SHADOW=shadow, NTHREAD=nthread).items():
         if value is not None: os.environ[f'CRNB_{name}'] = str(value)

@@ -365,7 +365,8 @@ def _shadow(self:DecisionBatcher, jobs:list):
         t, rows = decisions_table, []
         for key, group in itertools.groupby(sorted(jobs, key=lambda j: id(j.shadow[0])), key=lambda j: id(j.shadow[0])):
             group = list(group); scorer, version = group[0].shadow
-            with scorer.model.threads(self.nthread): out = scorer.score_matrix(scorer.matrix([r for j in group for r in j.rows]), 0)
+            applicants = [r for j in group for r in j.rows]
+            with scorer.model.threads(self.nthread if len(applicants) >= self.parallel_rows else 1): out = scorer.score_matrix(scorer.matrix(applicants), 0)
             ids = [f"{j.request_id}/{i}" if j.batch else j.request_id for j in group for i in range(len(j.rows))]
             rows += [dict(rid=r, v=version, p=float(p), d=str(d)) for r, p, d in zip(ids, out['pd'], out['decision'])]
         if rows:

@@ -331,16 +331,15 @@ class BodyLimitMiddleware:
             while True:
                 message = await receive()
                 if message['type'] == 'http.disconnect': return
-                chunk = message.get('body', b'')
-                size += len(chunk)
-                if size > limit: return await _send_json(send, 413, too_large)
-                chunks.append(chunk)
-                if not message.get('more_body'): break
+                chunks.append(message.get('body', b''))
+                size += len(chunks[-1])
+                if size > limit or not message.get('more_body'): break
         except asyncio.CancelledError:
             if not late: raise  # cancelled by someone else
             if hasattr(task, 'uncancel'): task.uncancel()
             return await _send_json(send, 408, {'detail': f"The request body did not arrive within {self.timeout:g} s"})
-        finally: timer.cancel()
+        finally: timer.cancel()  # before any answer is sent: the timer only ever interrupts a wait for the body
+        if size > limit: return await _send_json(send, 413, too_large)
         body, replayed = b''.join(chunks), False
         async def replay():
             nonlocal replayed
