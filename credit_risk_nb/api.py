@@ -60,8 +60,10 @@ def _load_scorer(model_uri:str) -> Scorer:
 def _now() -> str: return config.utc_now().isoformat(timespec='seconds')
 
 def _try_load(loader, model_uri) -> tuple:
-    try: return loader(model_uri), ''
+    try: scorer = loader(model_uri)
     except Exception as e: return None, f"could not load {model_uri}: {e}"
+    if hasattr(scorer.model, 'warm'): scorer.model.warm()  # TreeSHAP tables built now, not on the first request
+    return scorer, ''
 
 _id_prefix, _id_count = uuid.uuid4().hex[:16], itertools.count()  # random per process, then a counter: unique without a system call per request
 

@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 from scipy.special import expit
 from .features import Encoder
 from .scorecard import ScorecardModel
+from .treeshap import TreeTables
 
 # %% auto #0
 __all__ = ['xgb_defaults', 'model_types', 'split', 'monotone_constraints', 'fit_signed_logistic', 'LogisticModel', 'XGBModel',
@@ -118,7 +119,7 @@ xgb_defaults = dict(max_depth=6, learning_rate=0.03, n_estimators=2000, min_chil
 class XGBModel:
     "XGBoost booster over the encoder's matrix; state is XGBoost's UBJ file."
     kind = 'xgboost'
-    def __init__(self, booster, params:dict|None=None): self.booster, self.params = booster, params or {}
+    def __init__(self, booster, params:dict|None=None): self.booster, self.params, self._tables = booster, params or {}, None
     @classmethod
     def fit(cls,
             encoder:Encoder,  # The fitted encoder
@@ -149,8 +150,18 @@ class XGBModel:
     def threads(self, nthread:int|None=None):
         "Context in which XGBoost predicts on `nthread` threads (None: its default)."
         return xgb.config_context(nthread=nthread) if nthread else nullcontext()
+    def shap_tables(self) -> TreeTables|None:
+        "The trees' `TreeTables`, built on first use (None for trees too deep for tables: XGBoost's own TreeSHAP then)."
+        if self._tables is None:
+            try: self._tables = TreeTables(self.booster)
+            except ValueError: self._tables = False
+        return self._tables or None
+    def warm(self):
+        "Build the TreeSHAP tables and compile their walk now: a server calls this when it loads the model, not on a request."
+        if tables := self.shap_tables(): tables(np.full((1, tables.n_features), np.nan, 'float32'))
     def contributions(self, X, encoder:Encoder) -> np.ndarray:
         "TreeSHAP contributions of each column, bias last: shape (rows, columns + 1)."
+        if tables := self.shap_tables(): return tables(X)
         # one thread for a handful of rows: starting a thread pool costs more than the work (API requests)
         dm = xgb.DMatrix(X, feature_names=encoder.columns, feature_types=encoder.feature_types, enable_categorical=True,
                          nthread=1 if len(X) <= 64 else -1)

@@ -78,6 +78,20 @@ def test_api_reasons_for_declined_applicants(dataset):
     notices = [r.json()['reasons'] for r in answers] + [r['reasons'] for r in batch['predictions']]
     assert check_notices(dataset, scorer, applicants[:25] + applicants, notices) >= len(applicants)
 
+@pytest.mark.parametrize('dataset', list(FILES))
+def test_reasons_are_xgboosts_own_treeshap(dataset):
+    "The contributions behind the reasons (per-leaf tables) are XGBoost's pred_contribs, missing values included, and add up to the margin."
+    import xgboost as xgb
+    scorer, _ = fitted(dataset, 'xgboost')
+    enc, model = scorer.encoder, scorer.model
+    X = enc.matrix(data_of(dataset).parts['test'].head(1000))
+    X[np.random.default_rng(0).random(X.shape) < .1] = np.nan
+    assert model.shap_tables() is not None, 'the default trees fit in tables'
+    own = model.booster.predict(xgb.DMatrix(X, feature_names=enc.columns, feature_types=enc.feature_types, enable_categorical=True), pred_contribs=True)
+    contributions = model.contributions(X, enc)
+    np.testing.assert_allclose(contributions, own, atol=2e-5)
+    np.testing.assert_allclose(contributions.sum(1), model.margin(X), atol=2e-5)
+
 @pytest.mark.parametrize('dataset, kind', CASES)
 def test_monotone_means_monotone(dataset, kind):
     "Sweeping every constrained field over its observed range (zero included) moves no applicant's PD against its direction."
