@@ -59,6 +59,14 @@ def _load_scorer(model_uri:str) -> Scorer:
 
 def _now() -> str: return config.utc_now().isoformat(timespec='seconds')
 
+def _telemetry() -> dict|None:
+    "FastAPI's native OpenTelemetry when a provider is configured before the app is made; else off (it reads os.environ on every request)."
+    try: from opentelemetry import trace, metrics
+    except ImportError: return None
+    proxies = ('ProxyTracerProvider', '_ProxyMeterProvider', 'NoOpTracerProvider', 'NoOpMeterProvider')
+    if {type(trace.get_tracer_provider()).__name__, type(metrics.get_meter_provider()).__name__} <= set(proxies):
+        return dict(tracing=False, metrics=False, logs=False)
+
 def _try_load(loader, model_uri) -> tuple:
     try: scorer = loader(model_uri)
     except Exception as e: return None, f"could not load {model_uri}: {e}"
@@ -390,7 +398,7 @@ def create_app(
     spec = scorer.spec if scorer else get_spec(spec)
     Applicant = applicant_model(spec, scorer.encoder.inputs if scorer else None)
     Batch = batch_model(Applicant, max_batch)
-    app = FastAPIOffline(title='credit_risk_nb prediction API', version=__version__,
+    app = FastAPIOffline(title='credit_risk_nb prediction API', version=__version__, telemetry=_telemetry(),
                          description=f"Probability of default, decision, score and reasons for {spec.name} applicants. {spec.source}")
     log = DecisionLog(decision_log) if isinstance(decision_log, str) else decision_log
     s = app.state

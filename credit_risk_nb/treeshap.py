@@ -11,7 +11,7 @@ import numpy as np
 import numba
 
 # %% ../nbs/03a_treeshap.ipynb #bdfb9d45
-@numba.njit
+@numba.njit(nogil=True)
 def _leaf_tables(z, k, value, offset, out):
     "Fill `out[offset[l] + mask*k[l] + i]`: feature i's share of leaf l's value when the features in `mask` pass."
     depth = z.shape[1]
@@ -36,7 +36,7 @@ def _leaf_tables(z, k, value, offset, out):
                 out[offset[l] + mask*n + i] = value[l]*((mask >> i & 1) - z[l, i])*share*absent
 
 # %% ../nbs/03a_treeshap.ipynb #21da23aa
-@numba.njit
+@numba.njit(nogil=True)  # the event loop runs while a batcher thread walks the trees
 def _walk(X, roots, left, right, feature, threshold, default_left, cat_lo, cat_hi, categories, slot, first,
           leaf, k, leaf_features, offset, table, bias, out):
     "Add each applicant's share of every leaf of every tree to `out` (rows x features + bias)."
