@@ -8,7 +8,7 @@ __all__ = ['app', 'served', 'settings', 'api_metrics', 'served_scorer', 'decisio
            'env_settings', 'EnvApp']
 
 # %% ../nbs/18_api.ipynb #d5ebac24
-import asyncio, concurrent.futures, datetime as dt, itertools, json, logging, math, os, secrets, threading, time, uuid
+import asyncio, concurrent.futures, datetime as dt, gc, itertools, json, logging, math, os, secrets, threading, time, uuid
 from typing import Annotated, Callable
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -439,7 +439,9 @@ class EnvApp:
                        receive,  # ASGI receive callable
                        send,  # ASGI send callable
                       ):
-        if self.app is None: self.app = create_app(**{**env_settings(), **self.kwargs})
+        if self.app is None:
+            self.app = create_app(**{**env_settings(), **self.kwargs})
+            gc.freeze()  # the ~400k objects of the libraries and the model leave the collector: a full pass took ~175 ms of the event loop
         await self.app(scope, receive, send)
 
 app = EnvApp()

@@ -100,7 +100,8 @@ class TreeTables:
         n = len(nodes['left'])
         self.slot, self.first, self.leaf = np.zeros(n, np.int64), np.zeros(n, np.bool_), np.full(n, -1, np.int64)
         paths = []  # (distinct features, their cover shares, value) of each leaf
-        def down(node, features, shares):
+        def down(node, features, shares, depth=0):
+            if depth > 64: raise ValueError("trees deeper than 64 levels have no tables")  # `_walk`'s stack holds 256 nodes
             if nodes['left'][node] < 0:
                 self.leaf[node] = len(paths); paths.append((features, shares, float(nodes['threshold'][node]))); return
             f = int(nodes['feature'][node])
@@ -109,7 +110,7 @@ class TreeTables:
             for child in (nodes['left'][node], nodes['right'][node]):
                 s = shares + [1.0] if self.first[node] else list(shares)
                 s[self.slot[node]] *= nodes['cover'][child]/nodes['cover'][node]
-                down(child, features + [f] if self.first[node] else features, s)
+                down(child, features + [f] if self.first[node] else features, s, depth + 1)
         for root in self.roots: down(root, [], [])
         self.k = np.array([len(f) for f, _, _ in paths], np.int64)
         sizes = (1 << self.k)*self.k
