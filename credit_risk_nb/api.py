@@ -61,16 +61,19 @@ def _now() -> str: return config.utc_now().isoformat(timespec='seconds')
 
 def _telemetry() -> dict|None:
     "FastAPI's native OpenTelemetry when a provider is configured before the app is made; else off (it reads os.environ on every request)."
-    try: from opentelemetry import trace, metrics
+    try: from opentelemetry import trace, metrics, _logs
     except ImportError: return None
-    proxies = ('ProxyTracerProvider', '_ProxyMeterProvider', 'NoOpTracerProvider', 'NoOpMeterProvider')
-    if {type(trace.get_tracer_provider()).__name__, type(metrics.get_meter_provider()).__name__} <= set(proxies):
-        return dict(tracing=False, metrics=False, logs=False)
+    if os.environ.get('FASTAPI_OTEL_AUTO_CONFIGURE', '').lower() == 'true': return None  # FastAPI configures them at start-up
+    deferred = {('opentelemetry.trace', 'ProxyTracerProvider'), ('opentelemetry.metrics._internal', '_ProxyMeterProvider'),
+                ('opentelemetry._logs._internal', 'ProxyLoggerProvider')}  # the API's placeholders until a provider is set
+    providers = trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider()
+    if all((type(p).__module__, type(p).__name__) in deferred for p in providers): return dict(tracing=False, metrics=False, logs=False)
 
 def _try_load(loader, model_uri) -> tuple:
-    try: scorer = loader(model_uri)
+    try:
+        scorer = loader(model_uri)
+        if hasattr(scorer.model, 'warm'): scorer.model.warm()  # TreeSHAP tables built now, not on the first request
     except Exception as e: return None, f"could not load {model_uri}: {e}"
-    if hasattr(scorer.model, 'warm'): scorer.model.warm()  # TreeSHAP tables built now, not on the first request
     return scorer, ''
 
 _id_prefix, _id_count = uuid.uuid4().hex[:16], itertools.count()  # random per process, then a counter: unique without a system call per request
@@ -441,7 +444,7 @@ class EnvApp:
                       ):
         if self.app is None:
             self.app = create_app(**{**env_settings(), **self.kwargs})
-            gc.freeze()  # the ~400k objects of the libraries and the model leave the collector: a full pass took ~175 ms of the event loop
+            gc.collect(); gc.freeze()  # the ~400k objects of the libraries and the model leave the collector: a full pass took ~175 ms of the event loop
         await self.app(scope, receive, send)
 
 app = EnvApp()

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_models.ipynb #ded04fe8
 from __future__ import annotations
-import json, tempfile
+import json, tempfile, threading
 from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -116,6 +116,8 @@ xgb_defaults = dict(max_depth=6, learning_rate=0.03, n_estimators=2000, min_chil
                     colsample_bytree=0.6, reg_lambda=1.0, early_stopping_rounds=200, max_cat_to_onehot=4)
 
 # %% ../nbs/03_models.ipynb #27c9e47a
+_tables_build = threading.Lock()  # one build of TreeSHAP tables at a time (they are built once per model)
+
 class XGBModel:
     "XGBoost booster over the encoder's matrix; state is XGBoost's UBJ file."
     kind = 'xgboost'
@@ -152,9 +154,10 @@ class XGBModel:
         return xgb.config_context(nthread=nthread) if nthread else nullcontext()
     def shap_tables(self) -> TreeTables|None:
         "The trees' `TreeTables`, built on first use (None for trees too deep for tables: XGBoost's own TreeSHAP then)."
-        if self._tables is None:
-            try: self._tables = TreeTables(self.booster)
-            except ValueError: self._tables = False
+        with _tables_build:  # threads that ask at once wait for one build
+            if self._tables is None:
+                try: self._tables = TreeTables(self.booster)
+                except (ValueError, ArithmeticError): self._tables = False
         return self._tables or None
     def warm(self):
         "Build the TreeSHAP tables and compile their walk now: a server calls this when it loads the model, not on a request."

@@ -55,9 +55,9 @@ def _walk(X, roots, left, right, feature, threshold, default_left, cat_lo, cat_h
                 x = X[r, feature[node]]
                 if np.isnan(x): go_left = default_left[node]
                 elif cat_hi[node] != cat_lo[node]:  # categorical: the codes in the set go right
-                    go_left = True
+                    go_left, code = True, np.float32(np.int64(x)) if 0 <= x < 16777216 else np.float32(-1)  # XGBoost truncates a code
                     for c in range(cat_lo[node], max(cat_hi[node], cat_lo[node])):
-                        if categories[c] == x: go_left = False
+                        if categories[c] == code: go_left = False
                 else: go_left = x < threshold[node]
                 bit = 1 << slot[node]
                 passed_left = mask | bit if first[node] else mask
@@ -93,7 +93,7 @@ class TreeTables:
         model, objective = learner['gradient_booster'], learner['objective']['name']
         if model['name'] != 'gbtree' or objective not in ('binary:logistic', 'reg:logistic') or learner['learner_model_param']['num_target'] != '1':
             raise ValueError(f"tables take binary logistic tree ensembles, not {model['name']} {objective}")
-        base_score = float(learner['learner_model_param']['base_score'].strip('[]'))
+        base_score = np.clip(np.float32(learner['learner_model_param']['base_score'].strip('[]')), 1e-6, 1 - 1e-6).astype(np.float32)  # as XGBoost
         trees = model['model']['trees']
         self.n_features, self.roots = int(learner['learner_model_param']['num_feature']), np.cumsum([0] + [len(t['left_children']) for t in trees[:-1]])
         self.nodes = nodes = _nodes(trees)
@@ -113,19 +113,21 @@ class TreeTables:
                 down(child, features + [f] if self.first[node] else features, s, depth + 1)
         for root in self.roots: down(root, [], [])
         self.k = np.array([len(f) for f, _, _ in paths], np.int64)
+        if self.k.max() > 24: raise ValueError(f"a path tests {self.k.max()} features: its table would not fit")
         sizes = (1 << self.k)*self.k
         if sizes.sum() > max_entries: raise ValueError(f"the tables would hold {sizes.sum():,} entries (max_entries={max_entries:,})")
         depth = max(1, int(self.k.max()))
         self.leaf_features, z = np.zeros((len(paths), depth), np.int64), np.ones((len(paths), depth))
         for l, (f, s, _) in enumerate(paths): self.leaf_features[l, :len(f)], z[l, :len(s)] = f, s
         value = np.array([v for _, _, v in paths])
-        self.bias = math.log(base_score/(1 - base_score)) + float(value @ z.prod(1))  # the average applicant's log-odds
+        self.bias = float(-np.log(np.float32(1)/base_score - np.float32(1))) + float(value @ z.prod(1))  # the average applicant's log-odds
         self.offset = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
         table = np.zeros(int(sizes.sum())); _leaf_tables(z, self.k, value, self.offset, table)
         self.table = table.astype(np.float32)  # half the cache a float64 table takes; XGBoost's own are float32
     def __call__(self, X) -> np.ndarray:
         "Contributions of each column to the log-odds of the rows of `X`, bias last: XGBoost's `pred_contribs`."
         X, n = np.ascontiguousarray(X, np.float32), self.nodes
+        if X.ndim != 2 or X.shape[1] != self.n_features: raise ValueError(f"X has shape {X.shape}, the trees take {self.n_features} columns")
         out = np.empty((len(X), self.n_features + 1))
         _walk(X, self.roots, n['left'], n['right'], n['feature'], n['threshold'], n['default_left'], n['cat_lo'], n['cat_hi'],
               n['categories'], self.slot, self.first, self.leaf, self.k, self.leaf_features, self.offset, self.table, self.bias, out)
