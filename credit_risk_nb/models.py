@@ -154,10 +154,11 @@ class XGBModel:
         return xgb.config_context(nthread=nthread) if nthread else nullcontext()
     def shap_tables(self) -> TreeTables|None:
         "The trees' `TreeTables`, built on first use (None for trees too deep for tables: XGBoost's own TreeSHAP then)."
-        with _tables_build:  # threads that ask at once wait for one build
-            if self._tables is None:
-                try: self._tables = TreeTables(self.booster)
-                except (ValueError, ArithmeticError): self._tables = False
+        if self._tables is None:  # built once: later calls (every batch) take no lock, so a reload's build never blocks them
+            with _tables_build:  # threads that ask at once wait for one build
+                if self._tables is None:
+                    try: self._tables = TreeTables(self.booster)
+                    except (ValueError, ArithmeticError): self._tables = False
         return self._tables or None
     def warm(self):
         "Build the TreeSHAP tables and compile their walk now: a server calls this when it loads the model, not on a request."
