@@ -147,7 +147,8 @@ class XGBModel:
         if evals: booster = booster[: booster.best_iteration + 1]
         return cls(booster, {**p, 'n_estimators': booster.num_boosted_rounds(), 'seed': seed})
     def margin(self, X) -> np.ndarray:
-        "Log-odds of default for encoded rows `X` (the raw margin of the trees)."
+        "Log-odds of default for encoded rows `X` (the raw margin of the trees; from the TreeSHAP tables' walk once they exist)."
+        if (tables := self._tables) and tables.exact and len(X) <= 1024: return tables.margin(X).astype('float64')  # XGBoost's figure, without its ~250 us per call
         return self.booster.inplace_predict(X, predict_type='margin').astype('float64')
     def threads(self, nthread:int|None=None):
         "Context in which XGBoost predicts on `nthread` threads (None: its default)."

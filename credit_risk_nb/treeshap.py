@@ -36,6 +36,16 @@ def _leaf_tables(z, k, value, offset, out):
                 out[offset[l] + mask*n + i] = value[l]*((mask >> i & 1) - z[l, i])*share*absent
 
 # %% ../nbs/03a_treeshap.ipynb #21da23aa
+@numba.njit(nogil=True, inline='always')
+def _goes_left(x, threshold, default_left, cat_lo, cat_hi, categories):
+    "Does value `x` take the left branch of a node with this test? XGBoost's own rule (scalars: an array per call costs a reference count)."
+    if np.isnan(x): return default_left
+    if cat_hi == cat_lo: return x < threshold
+    code = np.float32(np.int64(x)) if 0 <= x < 16777216 else np.float32(-1)  # XGBoost truncates a code
+    for c in range(cat_lo, max(cat_hi, cat_lo)):  # categorical: the codes in the set go right
+        if categories[c] == code: return False
+    return True
+
 @numba.njit(nogil=True)  # the event loop runs while a batcher thread walks the trees
 def _walk(X, roots, left, right, feature, threshold, default_left, cat_lo, cat_hi, categories, slot, first,
           leaf, k, leaf_features, offset, table, bias, out):
@@ -52,19 +62,26 @@ def _walk(X, roots, left, right, feature, threshold, default_left, cat_lo, cat_h
                     start = offset[l] + mask*k[l]
                     for j in range(k[l]): out[r, leaf_features[l, j]] += table[start + j]
                     continue
-                x = X[r, feature[node]]
-                if np.isnan(x): go_left = default_left[node]
-                elif cat_hi[node] != cat_lo[node]:  # categorical: the codes in the set go right
-                    go_left, code = True, np.float32(np.int64(x)) if 0 <= x < 16777216 else np.float32(-1)  # XGBoost truncates a code
-                    for c in range(cat_lo[node], max(cat_hi[node], cat_lo[node])):
-                        if categories[c] == code: go_left = False
-                else: go_left = x < threshold[node]
+                go_left = _goes_left(X[r, feature[node]], threshold[node], default_left[node], cat_lo[node], cat_hi[node], categories)
                 bit = 1 << slot[node]
                 passed_left = mask | bit if first[node] else mask
                 failed = mask if first[node] else mask & ~bit
                 node_stack[top], mask_stack[top] = left[node], passed_left if go_left else failed
                 node_stack[top + 1], mask_stack[top + 1] = right[node], failed if go_left else passed_left
                 top += 2
+
+# %% ../nbs/03a_treeshap.ipynb #ad12a8ce
+@numba.njit(nogil=True)
+def _margins(X, roots, left, right, feature, threshold, default_left, cat_lo, cat_hi, categories, base, out):
+    "Each applicant's log-odds into `out` (float32): `base` plus the value of its leaf in every tree, in tree order."
+    out[:] = base
+    for root in roots:
+        for r in range(X.shape[0]):
+            node = root
+            while left[node] >= 0:
+                go_left = _goes_left(X[r, feature[node]], threshold[node], default_left[node], cat_lo[node], cat_hi[node], categories)
+                node = left[node] if go_left else right[node]
+            out[r] += threshold[node]  # a leaf's value
 
 # %% ../nbs/03a_treeshap.ipynb #644146d1
 def _nodes(trees:list) -> dict:
@@ -124,11 +141,24 @@ class TreeTables:
         self.offset = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
         table = np.zeros(int(sizes.sum())); _leaf_tables(z, self.k, value, self.offset, table)
         self.table = table.astype(np.float32)  # half the cache a float64 table takes; XGBoost's own are float32
+        self.base = np.float32(-math.log(np.float32(1)/base_score - np.float32(1)))  # XGBoost's logf, correctly rounded
+        probe = np.r_[np.full((1, self.n_features), np.nan), np.zeros((1, self.n_features)), np.ones((1, self.n_features))].astype(np.float32)
+        self.exact = bool((self.margin(probe) == booster.inplace_predict(probe, predict_type='margin')).all())  # else `margin` is not used
     def __call__(self, X) -> np.ndarray:
         "Contributions of each column to the log-odds of the rows of `X`, bias last: XGBoost's `pred_contribs`."
-        X, n = np.ascontiguousarray(X, np.float32), self.nodes
-        if X.ndim != 2 or X.shape[1] != self.n_features: raise ValueError(f"X has shape {X.shape}, the trees take {self.n_features} columns")
+        X, n = self._check(X), self.nodes
         out = np.empty((len(X), self.n_features + 1))
         _walk(X, self.roots, n['left'], n['right'], n['feature'], n['threshold'], n['default_left'], n['cat_lo'], n['cat_hi'],
               n['categories'], self.slot, self.first, self.leaf, self.k, self.leaf_features, self.offset, self.table, self.bias, out)
         return out
+    def margin(self, X) -> np.ndarray:
+        "The log-odds of the rows of `X` in float32: XGBoost's `inplace_predict(X, predict_type='margin')` to the bit."
+        X, n = self._check(X), self.nodes
+        out = np.empty(len(X), np.float32)
+        _margins(X, self.roots, n['left'], n['right'], n['feature'], n['threshold'], n['default_left'], n['cat_lo'], n['cat_hi'],
+                 n['categories'], self.base, out)
+        return out
+    def _check(self, X) -> np.ndarray:
+        X = np.ascontiguousarray(X, np.float32)
+        if X.ndim != 2 or X.shape[1] != self.n_features: raise ValueError(f"X has shape {X.shape}, the trees take {self.n_features} columns")
+        return X

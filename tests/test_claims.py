@@ -80,7 +80,7 @@ def test_api_reasons_for_declined_applicants(dataset):
 
 @pytest.mark.parametrize('dataset', list(FILES))
 def test_reasons_are_xgboosts_own_treeshap(dataset):
-    "The contributions behind the reasons (per-leaf tables) are XGBoost's pred_contribs, missing values included, and add up to the margin."
+    "The contributions behind the reasons (per-leaf tables) are XGBoost's pred_contribs, missing values included, and add up to the margin; the tables' log-odds are XGBoost's to the bit."
     import xgboost as xgb
     scorer, _ = fitted(dataset, 'xgboost')
     enc, model = scorer.encoder, scorer.model
@@ -91,6 +91,9 @@ def test_reasons_are_xgboosts_own_treeshap(dataset):
     contributions = model.contributions(X, enc)
     np.testing.assert_allclose(contributions, own, atol=2e-5)
     np.testing.assert_allclose(contributions.sum(1), model.margin(X), atol=2e-5)
+    tables = model.shap_tables()
+    assert tables.exact, "the tables' log-odds are XGBoost's on its probe rows"
+    np.testing.assert_array_equal(tables.margin(X), model.booster.inplace_predict(X, predict_type='margin'))  # to the bit: same PDs, same decisions
 
 @pytest.mark.parametrize('dataset, kind', CASES)
 def test_monotone_means_monotone(dataset, kind):
