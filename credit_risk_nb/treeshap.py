@@ -70,7 +70,7 @@ def _walk(X, roots, left, right, feature, threshold, default_left, cat_lo, cat_h
                 node_stack[top + 1], mask_stack[top + 1] = right[node], failed if go_left else passed_left
                 top += 2
 
-# %% ../nbs/03a_treeshap.ipynb #ad12a8ce
+# %% ../nbs/03a_treeshap.ipynb #1d90561f
 @numba.njit(nogil=True)
 def _margins(X, roots, left, right, feature, threshold, default_left, cat_lo, cat_hi, categories, base, out):
     "Each applicant's log-odds into `out` (float32): `base` plus the value of its leaf in every tree, in tree order."
