@@ -143,7 +143,8 @@ class TreeTables:
         self.table = table.astype(np.float32)  # half the cache a float64 table takes; XGBoost's own are float32
         self.base = np.float32(-math.log(np.float32(1)/base_score - np.float32(1)))  # XGBoost's logf, correctly rounded
         probe = np.r_[np.full((1, self.n_features), np.nan), np.zeros((1, self.n_features)), np.ones((1, self.n_features))].astype(np.float32)
-        self.exact = bool((self.margin(probe) == booster.inplace_predict(probe, predict_type='margin')).all())  # else `margin` is not used
+        try: self.exact = bool((self.margin(probe) == booster.inplace_predict(probe, predict_type='margin')).all())  # else `margin` is not used
+        except Exception: self.exact = False  # a booster that cannot predict a bare matrix: its own predictions then, the tables still explain
     def __call__(self, X) -> np.ndarray:
         "Contributions of each column to the log-odds of the rows of `X`, bias last: XGBoost's `pred_contribs`."
         X, n = self._check(X), self.nodes
