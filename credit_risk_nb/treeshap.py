@@ -137,11 +137,12 @@ class TreeTables:
         self.leaf_features, z = np.zeros((len(paths), depth), np.int64), np.ones((len(paths), depth))
         for l, (f, s, _) in enumerate(paths): self.leaf_features[l, :len(f)], z[l, :len(s)] = f, s
         value = np.array([v for _, _, v in paths])
-        self.bias = float(-np.log(np.float32(1)/base_score - np.float32(1))) + float(value @ z.prod(1))  # the average applicant's log-odds
+        # XGBoost's base margin: its logf, which the double log rounded to float32 matches (numpy's float32 log can be an ulp off)
+        self.base = np.float32(-math.log(np.float32(1)/base_score - np.float32(1)))
+        self.bias = float(self.base) + float(value @ z.prod(1))  # the average applicant's log-odds
         self.offset = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
         table = np.zeros(int(sizes.sum())); _leaf_tables(z, self.k, value, self.offset, table)
         self.table = table.astype(np.float32)  # half the cache a float64 table takes; XGBoost's own are float32
-        self.base = np.float32(-math.log(np.float32(1)/base_score - np.float32(1)))  # XGBoost's logf, correctly rounded
         probe = np.r_[np.full((1, self.n_features), np.nan), np.zeros((1, self.n_features)), np.ones((1, self.n_features))].astype(np.float32)
         try: self.exact = bool((self.margin(probe) == booster.inplace_predict(probe, predict_type='margin')).all())  # else `margin` is not used
         except Exception: self.exact = False  # a booster that cannot predict a bare matrix: its own predictions then, the tables still explain
@@ -160,6 +161,7 @@ class TreeTables:
                  n['categories'], self.base, out)
         return out
     def _check(self, X) -> np.ndarray:
+        "`X` as a contiguous float32 matrix of the trees' width (XGBoost's own TreeSHAP would read past a narrower one)."
         X = np.ascontiguousarray(X, np.float32)
         if X.ndim != 2 or X.shape[1] != self.n_features: raise ValueError(f"X has shape {X.shape}, the trees take {self.n_features} columns")
         return X
