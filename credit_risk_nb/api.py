@@ -158,6 +158,7 @@ async def _outcome(done:concurrent.futures.Future,  # A job's future in the batc
                    timeout:float,  # Seconds to wait before giving up on a job still queued
                   ) -> bytes:
     "The job's answer, one loop wake-up after the batcher completes it; after `timeout` s a job still queued is cancelled (TimeoutError), one being scored is waited for."
+    if done.done(): return done.result()
     loop = asyncio.get_running_loop()
     answer = loop.create_future()
     def relay(d):  # in the batcher's thread
@@ -183,6 +184,7 @@ async def _decide(request:Request,  # The request (its id and the app's state)
     job = Scoring(scorer, rows, request_id, cfg['reasons'] if reasons else 0, (ref.name, ref.version), batch,
                   lambda scores: _render(scores, dict(cutoff=float(scorer.cutoff), model=serving.ref_dict, request_id=request_id), batch),
                   shadow=(shadow.scorer, shadow.ref.version) if shadow and shadow.scorer else None)
+    if state.batcher.log is None: await asyncio.sleep(0)  # requests that came with this one start and count in flight: the batcher sees it is not alone
     try: body = await _outcome(state.batcher.submit(job), cfg['log_timeout'])
     except DuplicateDecision: raise HTTPException(409, f"Request id {request_id!r} was already used: send each decision with a new X-Request-ID")
     except (DecisionLogError, asyncio.TimeoutError) as e:

@@ -303,12 +303,15 @@ class DecisionBatcher:
         self.log, self.max_wait, self.max_rows, self.nthread, self.busy = log, max_wait, max_rows, nthread, busy
         self.log_error, self.failures, self.batches, self.rows = '', 0, 0, 0  # why commits fail now; failed commits; batches and applicants scored
         self.shadow_failures, self.shadow_error = 0, ''  # batches the shadow model could not score or store; the last reason
-        self._queue, self._closed = queue.Queue(), False
+        self._queue, self._closed, self._scoring = queue.Queue(), False, threading.Lock()  # held while a batch is scored
         self._thread = threading.Thread(target=self._run, name='crnb-batcher', daemon=True)
         self._thread.start()
     def submit(self, job:Scoring) -> Future:
-        "Queue `job`; its future completes with its answer once its decisions are committed (or holds the error)."
+        "Queue `job`; its future completes with its answer once its decisions are committed (or holds the error). A lone small job with no log to commit to is scored at once, in the caller's thread."
         if self._closed: job.done.set_exception(DecisionLogError('the scoring queue is closed'))
+        elif self.log is None and len(job.rows) < self.parallel_rows and self.busy() <= 1 and self._scoring.acquire(blocking=False):
+            try: job.done.set_running_or_notify_cancel(); self._process([job])  # waking the batcher's thread and then the caller's cost more than the scoring
+            finally: self._scoring.release()
         else: self._queue.put(job)
         return job.done
     def _take(self) -> list:
@@ -322,7 +325,8 @@ class DecisionBatcher:
     def _run(self):
         while True:
             jobs = self._take()
-            if live := [j for j in jobs if j is not None and j.done.set_running_or_notify_cancel()]: self._process(live)  # a cancelled job (its caller gave up) is dropped
+            if live := [j for j in jobs if j is not None and j.done.set_running_or_notify_cancel()]:
+                with self._scoring: self._process(live)  # a cancelled job (its caller gave up) is dropped
             if jobs[-1] is None: return
 
 # %% ../nbs/11_decisions.ipynb #3144fc38
@@ -330,7 +334,7 @@ class DecisionBatcher:
 def _score(self:DecisionBatcher, jobs:list):
     "Score `jobs` (of one model and number of reasons) in one call; each job gets its slice."
     scorer, rows = jobs[0].scorer, [r for j in jobs for r in j.rows]
-    with scorer.model.threads(self.nthread if len(rows) >= self.parallel_rows else 1): out = scorer.score_matrix(scorer.matrix(rows), jobs[0].reasons)
+    with scorer.model.threads(self.nthread if len(rows) >= self.parallel_rows else 1, len(rows)): out = scorer.score_matrix(scorer.matrix(rows), jobs[0].reasons)
     start = 0
     for j in jobs: j.scores, start = {k: v[start:start + len(j.rows)] for k, v in out.items()}, start + len(j.rows)
 
@@ -366,7 +370,7 @@ def _shadow(self:DecisionBatcher, jobs:list):
         for key, group in itertools.groupby(sorted(jobs, key=lambda j: id(j.shadow[0])), key=lambda j: id(j.shadow[0])):
             group = list(group); scorer, version = group[0].shadow
             applicants = [r for j in group for r in j.rows]
-            with scorer.model.threads(self.nthread if len(applicants) >= self.parallel_rows else 1): out = scorer.score_matrix(scorer.matrix(applicants), 0)
+            with scorer.model.threads(self.nthread if len(applicants) >= self.parallel_rows else 1, len(applicants)): out = scorer.score_matrix(scorer.matrix(applicants), 0)
             ids = [f"{j.request_id}/{i}" if j.batch else j.request_id for j in group for i in range(len(j.rows))]
             rows += [dict(rid=r, v=version, p=float(p), d=str(d)) for r, p, d in zip(ids, out['pd'], out['decision'])]
         if rows:

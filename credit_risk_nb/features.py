@@ -63,24 +63,22 @@ class Encoder:
     def __repr__(self): return f"Encoder({self.spec.name}: {len(self.inputs)} inputs + {len(self.derived)} derived)"
 
 # %% ../nbs/02_features.ipynb #18193a97
-def _column(data, name):
-    if isinstance(data, pd.DataFrame): return data[name]
-    return [row.get(name) for row in data]
+def _code(index:dict,  # Code -> position in the spec's list
+          v,  # One raw value
+          name:str,  # Field name, for the error message
+         ) -> float:
+    "The position of one raw categorical value (NaN for a missing one)."
+    if (code := index.get(v)) is not None: return code
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA: return math.nan
+    raise ValueError(f"field {name!r}: unknown category {v!r}; allowed: {list(index)}")
 
-def _codes(col,  # A categorical column: Series or list of raw values
+def _codes(col:pd.Series,  # A categorical column
            index:dict,  # Code -> position in the spec's list
            name:str,  # Field name, for the error message
           ) -> np.ndarray:
-    if isinstance(col, pd.Series) and isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == list(index):
+    if isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == list(index):
         codes = col.cat.codes.to_numpy().astype('float32'); codes[codes < 0] = np.nan; return codes
-    values = col.tolist() if isinstance(col, pd.Series) else col
-    out = np.empty(len(values), 'float32')
-    for i, v in enumerate(values):
-        code = index.get(v)
-        if code is not None: out[i] = code
-        elif v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA: out[i] = np.nan
-        else: raise ValueError(f"field {name!r}: unknown category {v!r}; allowed: {list(index)}")
-    return out
+    return np.array([_code(index, v, name) for v in col.tolist()], 'float32')
 
 # %% ../nbs/02_features.ipynb #75137e99
 ratio_cap = 1e30  # a ratio over a zero denominator: beyond any real value, finite for XGBoost
@@ -90,10 +88,15 @@ ratio_cap = 1e30  # a ratio over a zero denominator: beyond any real value, fini
 def matrix(self:Encoder, data) -> np.ndarray:
     "Raw rows (DataFrame or list of dicts) -> float32 matrix of `self.columns`."
     X = np.empty((len(data), len(self.columns)), 'float32')
-    for j, name in enumerate(self.inputs):
-        col = _column(data, name)
-        if name in self.index: X[:, j] = _codes(col, self.index[name], name)
-        else: X[:, j] = np.asarray(pd.to_numeric(col, errors='coerce') if isinstance(col, pd.Series) else col, dtype='float64')
+    if isinstance(data, pd.DataFrame):
+        for j, name in enumerate(self.inputs):
+            col = data[name]
+            if name in self.index: X[:, j] = _codes(col, self.index[name], name)
+            else: X[:, j] = np.asarray(pd.to_numeric(col, errors='coerce'), dtype='float64')
+    elif len(data):  # dicts: row by row, one conversion for all (column by column costs ~2 us a column for an API request)
+        fields = [(name, self.index.get(name)) for name in self.inputs]
+        X[:, :len(fields)] = np.array([[row.get(name) if index is None else _code(index, row.get(name), name) for name, index in fields]
+                                       for row in data], dtype='float64')
     with np.errstate(divide='ignore', invalid='ignore'):
         for out, num, den in self._ratios:
             top = X[:, num].astype('float64')

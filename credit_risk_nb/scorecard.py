@@ -89,7 +89,7 @@ class ScorecardModel:
         m = np.full(len(b), self.intercept)
         for i, l in enumerate(self.logits): m = m + l[b[:, i]]  # the order of SQL's `+`: the same rounding, to the last bit
         return m
-    def threads(self, nthread:int|None=None):
+    def threads(self, nthread:int|None=None, rows:int|None=None):
         "A context in which scoring uses `nthread` threads (a lookup: nothing to set)."
         return nullcontext()
     def save(self, path:Path):

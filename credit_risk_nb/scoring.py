@@ -27,7 +27,7 @@ def pd_to_points(pd_,  # PDs
                  pdo:float=20.0,  # Points to double the odds
                 ) -> np.ndarray:
     "Scorecard points of PDs `pd_`: `base_score` at good:bad odds `base_odds`, `pdo` points to double the odds."
-    p = np.clip(np.asarray(pd_, 'float64'), 1e-9, 1 - 1e-9)
+    p = np.minimum(np.maximum(np.asarray(pd_, 'float64'), 1e-9), 1 - 1e-9)  # np.clip: the same, at twice the cost on one applicant
     factor = pdo/math.log(2)
     return base_score + factor*(np.log((1 - p)/p) - math.log(base_odds))
 
