@@ -141,7 +141,7 @@ def floors(applicant:dict, n:int=500) -> str:
                 ('exact TreeSHAP, the per-leaf tables, per applicant of 32', cpu_us(lambda: scorer.model.contributions(X32, scorer.encoder), n//25, 32)),
                 ('batcher thread: a lone default request (4 reasons, answer, SQLite commit)',
                  cpu_us(lambda: batcher._process([Scoring(scorer, [applicant], f'f{next(ids)}', 4, (MODEL, '1'), render=lambda s: b'')]), n//5)),
-                ('batcher thread: a lone plain request (no reasons, answer, `--no_log`)',
+                ('scoring a lone plain request (no reasons, answer, `--no_log`; on the event loop when no other request is on its way)',
                  cpu_us(lambda: unlogged._process([Scoring(scorer, [applicant], f'f{next(ids)}', 0, (MODEL, '1'), render=lambda s: b'')]), n//5))]
     batcher.close(); unlogged.close()
     app, body = create_app(scorer), json.dumps(applicant).encode()
@@ -158,7 +158,7 @@ def floors(applicant:dict, n:int=500) -> str:
         for _ in range(n): await request(*args)
         return (time.thread_time() - t)/n*1e6
     rows += [('event loop thread: `GET /health/live` through the app (no HTTP parsing)', asyncio.run(loop_us('/health/live', 'GET'))),
-             ('event loop thread: `POST /predict?reasons=false` (its scoring is in the batcher thread)', asyncio.run(loop_us('/predict', 'POST', b'reasons=false', body)))]
+             ('event loop thread: `POST /predict?reasons=false`, `--no_log`, one at a time (its scoring included)', asyncio.run(loop_us('/predict', 'POST', b'reasons=false', body)))]
     return '| cost (one thread, CPU time) | us |\n|---|---:|\n' + '\n'.join(f'| {name} | {us:,.0f} |' for name, us in rows)
 
 
@@ -180,8 +180,8 @@ FLOORS = ("What one answer cannot go below, measured in-process after the load: 
           "(py-spy: `Context::Init` compiles a `std::regex` and reads the cgroup CPU quota each time), so one applicant costs about as "
           "much as 32 in `inplace_predict`, and the API takes the log-odds from the walk of its TreeSHAP tables instead (XGBoost's "
           "figure to the bit, tested on every data set); exact TreeSHAP costs per applicant, batched or not (the API's per-leaf tables, "
-          "`credit_risk_nb.treeshap`, give XGBoost's figures at a fraction of its cost); FastAPI's validated route costs "
-          "several times a health check on the event loop. With two CPUs shared by wrk, the event loop and the batcher, these "
+          "`credit_risk_nb.treeshap`, give XGBoost's figures at a fraction of its cost); FastAPI's validated route with the "
+          "scoring of one applicant costs several times a health check on the event loop. With two CPUs shared by wrk, the event loop and the batcher, these "
           "bound the throughput of the default answer and the latency of a lone plain one.")
 
 
@@ -251,7 +251,9 @@ def main(duration:int=10, workers:int=1, docs:str|None=None):
              f"`?reasons=false` leaves them out. Load generator, both servers and the model share the machine.")
     notes = ("Reading the figures: every `/predict` and `/predict/batch` goes through one micro-batcher per worker process: its "
              "thread scores all waiting requests in one call (one TreeSHAP pass for the reasons), commits their decisions in one "
-             "transaction (SQLite, WAL, synchronous=FULL) and only then answers; the event loop only parses, validates and sends. "
+             "transaction (SQLite, WAL, synchronous=FULL) and only then answers; the event loop parses, validates and sends. With "
+             "`--no_log` and no other request on its way, a lone request of fewer than 8 applicants is scored on the event loop as it is "
+             "submitted: handing it to the batcher's thread and back costs more than scoring one applicant. "
              "Exact TreeSHAP (from per-leaf tables built when the model loads) costs per applicant, so batching removes the fixed cost of each call but not that. wrk, the three servers and the model share two CPUs, so the "
              "concurrency-32 figures are CPU-bound and move with whatever else runs (load average below). At concurrency 128 the "
              "batch-of-100 cell queues 12,800 applicants, more than 5 s of work: a request still queued after the log timeout (5 s) "

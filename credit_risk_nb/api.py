@@ -88,7 +88,7 @@ def _render(scores:dict,  # One request's slice of a batch's scores
             extra:dict,  # cutoff, model and request id
             batch:bool,  # A /predict/batch answer?
            ) -> bytes:
-    "The JSON answer of one request (made in the batcher's thread, off the event loop)."
+    "The JSON answer of one request (made where the batch is scored: the batcher's thread, or the event loop for a lone request with no log)."
     reasons, grades = scores.get('reasons'), scores.get('grade')
     items = [dict(pd=float(p), decision=str(d), points=float(s), reasons=None if reasons is None else reasons[i],
                   grade=None if grades is None else str(grades[i])) for i, (p, d, s) in enumerate(zip(scores['pd'], scores['decision'], scores['points']))]
@@ -184,7 +184,7 @@ async def _decide(request:Request,  # The request (its id and the app's state)
     job = Scoring(scorer, rows, request_id, cfg['reasons'] if reasons else 0, (ref.name, ref.version), batch,
                   lambda scores: _render(scores, dict(cutoff=float(scorer.cutoff), model=serving.ref_dict, request_id=request_id), batch),
                   shadow=(shadow.scorer, shadow.ref.version) if shadow and shadow.scorer else None)
-    if state.batcher.log is None: await asyncio.sleep(0)  # requests that came with this one start and count in flight: the batcher sees it is not alone
+    if state.batcher.log is None and state.metrics.in_flight <= 1: await asyncio.sleep(0)  # requests that came with this one start and count in flight: the batcher sees it is not alone
     try: body = await _outcome(state.batcher.submit(job), cfg['log_timeout'])
     except DuplicateDecision: raise HTTPException(409, f"Request id {request_id!r} was already used: send each decision with a new X-Request-ID")
     except (DecisionLogError, asyncio.TimeoutError) as e:

@@ -20,6 +20,7 @@ class ApiMetrics:
         self.latency = Histogram('crnb_request_seconds', 'Request latency by endpoint and status', ['endpoint', 'status'], registry=r,
                                  buckets=(.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
         self.decisions = Counter('crnb_decisions', 'Credit decisions by outcome', ['decision'], registry=r)
+        self._approve, self._decline = self.decisions.labels('approve'), self.decisions.labels('decline')  # looked up once, counted per request
         self.model_info = Gauge('crnb_model_info', 'The loaded model (value 1)', ['name', 'version', 'run_id'], registry=r)
         self.model_loaded = Gauge('crnb_model_loaded', '1 when a model is loaded, else 0', registry=r)
         self.log_failures = Counter('crnb_decision_log_failures', 'Decisions refused (503) because the decision log could not commit them', registry=r)
@@ -51,8 +52,8 @@ class ApiMetrics:
     def count_decisions(self, decisions):
         "Count an array of 'approve'/'decline' decisions."
         n_decline = int(np.count_nonzero(decisions == 'decline'))
-        if n_decline: self.decisions.labels('decline').inc(n_decline)
-        if len(decisions) - n_decline: self.decisions.labels('approve').inc(len(decisions) - n_decline)
+        if n_decline: self._decline.inc(n_decline)
+        if len(decisions) - n_decline: self._approve.inc(len(decisions) - n_decline)
     def latest(self) -> bytes:
         "The metrics in the Prometheus text format."
         return generate_latest(self.registry)
