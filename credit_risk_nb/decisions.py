@@ -112,9 +112,7 @@ def _engine(url:str,  # SQLAlchemy database URL
         @sa.event.listens_for(engine, 'connect')
         def _pragmas(dbapi_conn, _):
             cur = dbapi_conn.cursor()
-            cur.execute('PRAGMA journal_mode=WAL')
-            cur.execute(f'PRAGMA synchronous={synchronous}')
-            cur.execute(f'PRAGMA busy_timeout={int(timeout*1000)}')
+            for pragma in ('journal_mode=WAL', f'synchronous={synchronous}', f'busy_timeout={int(timeout*1000)}'): cur.execute(f'PRAGMA {pragma}')
             cur.close()
         return engine
     if u.get_backend_name() == 'postgresql':
@@ -131,9 +129,8 @@ class DecisionLog:
                  timeout:float=5.0,  # Seconds to wait for a lock or a connection before failing
                  synchronous:str='FULL',  # SQLite: FULL survives power loss; NORMAL survives a crashed process only
                 ):
-        self.url = url or config.database_url()
+        self.url, self.timeout = url or config.database_url(), timeout
         self.safe_url = sa.engine.make_url(self.url).render_as_string(hide_password=True)
-        self.timeout = timeout
         try:
             self.engine = _engine(self.url, timeout, synchronous)
             _metadata.create_all(self.engine)
@@ -304,8 +301,7 @@ class DecisionBatcher:
         self.log_error, self.failures, self.batches, self.rows = '', 0, 0, 0  # why commits fail now; failed commits; batches and applicants scored
         self.shadow_failures, self.shadow_error = 0, ''  # batches the shadow model could not score or store; the last reason
         self._queue, self._closed, self._scoring = queue.Queue(), False, threading.Lock()  # held while a batch is scored
-        self._thread = threading.Thread(target=self._run, name='crnb-batcher', daemon=True)
-        self._thread.start()
+        self._thread = threading.Thread(target=self._run, name='crnb-batcher', daemon=True); self._thread.start()
     def submit(self, job:Scoring) -> Future:
         "Queue `job`; its future completes with its answer once its decisions are committed (or holds the error). A lone small job with no log to commit to is scored at once, in the caller's thread."
         if self._closed: job.done.set_exception(DecisionLogError('the scoring queue is closed'))
