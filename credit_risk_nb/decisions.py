@@ -171,16 +171,14 @@ def decision_rows(request_id:str,  # The request's id (X-Request-ID or generated
 _required = ('request_id', 'inputs', 'pd', 'decision')
 
 def _log_row(r:dict) -> dict:
-    missing = [k for k in _required if r.get(k) is None]
-    if missing: raise ValueError(f"decision row {r.get('request_id')!r}: missing {missing}")
+    if missing := [k for k in _required if r.get(k) is None]: raise ValueError(f"decision row {r.get('request_id')!r}: missing {missing}")
     return dict(request_id=str(r['request_id']), batch_id=r.get('batch_id'), time=utc(r.get('time')) or config.utc_now(),
                 model_name=r.get('model_name'), model_version=None if r.get('model_version') is None else str(r['model_version']),
                 inputs=r['inputs'], pd=float(r['pd']), decision=str(r['decision']),
                 points=None if r.get('points') is None else float(r['points']), reasons=r.get('reasons'), grade=r.get('grade'))
 
 def _is_duplicate(e:sa.exc.IntegrityError) -> bool:
-    text = str(getattr(e, 'orig', e)).lower()
-    return 'unique' in text or 'duplicate' in text
+    return any(word in str(getattr(e, 'orig', e)).lower() for word in ('unique', 'duplicate'))
 
 # %% ../nbs/11_decisions.ipynb #c2a431b5
 @patch
@@ -250,8 +248,7 @@ def export(self:DecisionLog,
            model_version:str|None=None,  # Only decisions of this model version
           ) -> int:
     "Write the decisions of a window to CSV or Parquet (inputs and reasons as JSON text); returns the row count."
-    path = Path(path)
-    frame = self.query(start, end, model_name, model_version)
+    path, frame = Path(path), self.query(start, end, model_name, model_version)
     for c in ('inputs', 'reasons'): frame[c] = frame[c].map(lambda v: None if v is None else to_json(v))
     frame['time'] = frame['time'].map(lambda t: t.isoformat())
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -305,11 +302,14 @@ class DecisionBatcher:
     def submit(self, job:Scoring) -> Future:
         "Queue `job`; its future completes with its answer once its decisions are committed (or holds the error). A lone small job with no log to commit to is scored at once, in the caller's thread."
         if self._closed: job.done.set_exception(DecisionLogError('the scoring queue is closed'))
-        elif self.log is None and len(job.rows) < self.parallel_rows and self.busy() <= 1 and self._scoring.acquire(blocking=False):
-            try: job.done.set_running_or_notify_cancel(); self._process([job])  # waking the batcher's thread and then the caller's cost more than the scoring
+        elif self.log is None and self._cheap(job) and self.busy() <= 1 and self._scoring.acquire(blocking=False):
+            try:  # waking the batcher's thread and then the caller's cost more than the scoring
+                if job.done.set_running_or_notify_cancel(): self._process([job])
             finally: self._scoring.release()
         else: self._queue.put(job)
         return job.done
+    # Is `job` a few applicants that the model's own arithmetic scores (trees: the tables' walk, already built; not XGBoost)?
+    def _cheap(self, job:Scoring) -> bool: return len(job.rows) < self.parallel_rows and getattr(job.scorer.model, 'walks', lambda rows: True)(len(job.rows))
     def _take(self) -> list:
         jobs, rows = [self._queue.get()], 0
         deadline = time.monotonic() + self.max_wait
