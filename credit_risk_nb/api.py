@@ -10,6 +10,7 @@ __all__ = ['app', 'served', 'settings', 'api_metrics', 'served_scorer', 'decisio
 # %% ../nbs/18_api.ipynb #d5ebac24
 import asyncio, concurrent.futures, datetime as dt, gc, itertools, json, logging, math, os, secrets, threading, time, uuid
 from typing import Annotated, Callable
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -92,7 +93,7 @@ def _render(scores:dict,  # One request's slice of a batch's scores
     reasons, grades = scores.get('reasons'), scores.get('grade')
     items = [dict(pd=float(p), decision=str(d), points=float(s), reasons=None if reasons is None else reasons[i],
                   grade=None if grades is None else str(grades[i])) for i, (p, d, s) in enumerate(zip(scores['pd'], scores['decision'], scores['points']))]
-    return json.dumps(dict(dict(predictions=items) if batch else items[0], **extra)).encode()
+    return orjson.dumps(dict(dict(predictions=items) if batch else items[0], **extra), option=orjson.OPT_SERIALIZE_NUMPY)  # a tenth of json.dumps's time
 
 # %% ../nbs/18_api.ipynb #36b67cdf
 def _registry_aliases(name:str,  # Registered model name

@@ -28,8 +28,9 @@ class Encoder:
         self.feature_types = ['c' if k == 'categorical' else 'q' for k in self.kinds]
         self.index = {c: {code: i for i, code in enumerate(spec[c].categories)} for c in self.inputs if spec[c].kind == 'categorical'}
         pos = {c: j for j, c in enumerate(self.columns)}
-        self._ratios = [(pos[d.name], pos[d.numerator], pos[d.denominator]) for d in self.derived]
-        self._flags = [(pos[f'{c}_missing'], pos[c]) for c in self.indicators]
+        at = lambda names: np.array([pos[c] for c in names], np.intp)  # positions: `matrix` computes all ratios, and all flags, in one call per step
+        self._ratios = at([d.name for d in self.derived]), at([d.numerator for d in self.derived]), at([d.denominator for d in self.derived])
+        self._flags = at([f'{c}_missing' for c in self.indicators]), at(self.indicators)
 
     @classmethod
     def fit(cls,
@@ -97,11 +98,11 @@ def matrix(self:Encoder, data) -> np.ndarray:
         fields = [(name, self.index.get(name)) for name in self.inputs]
         X[:, :len(fields)] = np.array([[row.get(name) if index is None else _code(index, row.get(name), name) for name, index in fields]
                                        for row in data], dtype='float64')
-    with np.errstate(divide='ignore', invalid='ignore'):
-        for out, num, den in self._ratios:
-            top = X[:, num].astype('float64')
-            X[:, out] = np.where(X[:, den] != 0, top/X[:, den], np.sign(top)*ratio_cap)
-    for out, field in self._flags: X[:, out] = np.isnan(X[:, field])
+    (out, num, den), (flags, flagged) = self._ratios, self._flags
+    if len(out):  # all ratios at once: a numpy call per ratio costs more than the arithmetic for an API request
+        top, bottom = X[:, num].astype('float64'), X[:, den]
+        X[:, out] = np.divide(top, bottom, out=np.sign(top)*ratio_cap, where=bottom != 0)  # over 0: the top's sign, capped
+    if len(flags): X[:, flags] = np.isnan(X[:, flagged])
     return X
 
 # %% ../nbs/02_features.ipynb #45062562

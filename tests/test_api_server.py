@@ -284,7 +284,7 @@ def test_schemathesis_fuzz(server):
     for result in schema.get_all_operations():
         op = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            @hypothesis.settings(max_examples=250, deadline=None, database=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+            @hypothesis.settings(max_examples=100, deadline=None, database=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
                                  suppress_health_check=list(HealthCheck))
             @hypothesis.given(case=op.as_strategy(generation_mode=mode))
             def run(case):
