@@ -243,8 +243,10 @@ def main(duration:int=10, workers:int=1, docs:str|None=None):
               f"- a normal `/predict` while 8 clients keep sending the worst bodies within the size limit: p99 **{results[(full + ' during 8 worst-case bodies', 1)]['p99']:.1f} ms** "
               f"(goal < 50 ms; {results[(full + ' during 8 worst-case bodies', 1)]['bad_bodies']} worst bodies refused meanwhile)"]
     import xgboost, mlflow, fastapi, uvicorn
+    from credit_risk_nb.decisions import DecisionBatcher
+    few = DecisionBatcher.parallel_rows
     setup = (f"{duration} s per cell with `wrk` (2 threads at concurrency 32 and 128), {workers} worker process(es) per server, "
-             f"crnb_serve's default model threads (the CPUs divided among the workers, for batches of 8 or more applicants), "
+             f"crnb_serve's default model threads (the CPUs divided among the workers, for batches of {few} or more applicants), "
              f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python {platform.python_version()}, "
              f"xgboost {xgboost.__version__}, mlflow {mlflow.__version__}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}; "
              f"one German Credit applicant per request; `/predict` includes the top 4 reasons (exact TreeSHAP), "
@@ -252,7 +254,7 @@ def main(duration:int=10, workers:int=1, docs:str|None=None):
     notes = ("Reading the figures: every `/predict` and `/predict/batch` goes through one micro-batcher per worker process: its "
              "thread scores all waiting requests in one call (one TreeSHAP pass for the reasons), commits their decisions in one "
              "transaction (SQLite, WAL, synchronous=FULL) and only then answers; the event loop parses, validates and sends. With "
-             "`--no_log` and no other request on its way, a lone request of fewer than 8 applicants is scored on the event loop as it is "
+             f"`--no_log` and no other request on its way, a lone request of fewer than {few} applicants is scored on the event loop as it is "
              "submitted: handing it to the batcher's thread and back costs more than scoring one applicant. "
              "Exact TreeSHAP (from per-leaf tables built when the model loads) costs per applicant, so batching removes the fixed cost of each call but not that. wrk, the three servers and the model share two CPUs, so the "
              "concurrency-32 figures are CPU-bound and move with whatever else runs (load average below). At concurrency 128 the "

@@ -185,7 +185,7 @@ async def _decide(request:Request,  # The request (its id and the app's state)
     job = Scoring(scorer, rows, request_id, cfg['reasons'] if reasons else 0, (ref.name, ref.version), batch,
                   lambda scores: _render(scores, dict(cutoff=float(scorer.cutoff), model=serving.ref_dict, request_id=request_id), batch),
                   shadow=(shadow.scorer, shadow.ref.version) if shadow and shadow.scorer else None)
-    if state.batcher.log is None and state.metrics.in_flight <= 1: await asyncio.sleep(0)  # requests that came with this one start and count in flight: the batcher sees it is not alone
+    if state.batcher.inline(job): await asyncio.sleep(0)  # requests that came with this one start and count in flight: the batcher sees it is not alone
     try: body = await _outcome(state.batcher.submit(job), cfg['log_timeout'])
     except DuplicateDecision: raise HTTPException(409, f"Request id {request_id!r} was already used: send each decision with a new X-Request-ID")
     except (DecisionLogError, asyncio.TimeoutError) as e:

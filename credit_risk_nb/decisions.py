@@ -302,14 +302,15 @@ class DecisionBatcher:
     def submit(self, job:Scoring) -> Future:
         "Queue `job`; its future completes with its answer once its decisions are committed (or holds the error). A lone small job with no log to commit to is scored at once, in the caller's thread."
         if self._closed: job.done.set_exception(DecisionLogError('the scoring queue is closed'))
-        elif self.log is None and self._cheap(job) and self.busy() <= 1 and self._scoring.acquire(blocking=False):
+        elif self.inline(job) and self._scoring.acquire(blocking=False):
             try:  # waking the batcher's thread and then the caller's cost more than the scoring
                 if job.done.set_running_or_notify_cancel(): self._process([job])
             finally: self._scoring.release()
         else: self._queue.put(job)
         return job.done
-    # Is `job` a few applicants that the model's own arithmetic scores (trees: the tables' walk, already built; not XGBoost)?
-    def _cheap(self, job:Scoring) -> bool: return len(job.rows) < self.parallel_rows and getattr(job.scorer.model, 'walks', lambda rows: True)(len(job.rows))
+    def inline(self, job:Scoring) -> bool:
+        "Would `submit` score `job` at once in the caller's thread? With no log to commit to, a few applicants the model's own arithmetic scores (trees: the tables' walk, not XGBoost), no other request on its way."
+        return self.log is None and len(job.rows) < self.parallel_rows and job.scorer.model.direct(len(job.rows)) and self.busy() <= 1
     def _take(self) -> list:
         jobs, rows = [self._queue.get()], 0
         deadline = time.monotonic() + self.max_wait

@@ -102,6 +102,9 @@ class LogisticModel:
     def threads(self, nthread:int|None=None, rows:int|None=None):
         "A context in which scoring uses `nthread` threads (numpy: nothing to set)."
         return nullcontext()  # numpy: nothing to set
+    def direct(self, rows:int) -> bool:
+        "Is the model's own arithmetic enough for `rows` rows (numpy: always)?"
+        return True
     def save(self, path:Path):
         "Write the coefficients to `path` as JSON."
         Path(path).write_text(json.dumps(dict(coef=self.coef.tolist(), intercept=self.intercept, C=self.C)))
@@ -148,17 +151,17 @@ class XGBModel:
         return cls(booster, {**p, 'n_estimators': booster.num_boosted_rounds(), 'seed': seed})
     def margin(self, X) -> np.ndarray:
         "Log-odds of default for encoded rows `X` (the raw margin of the trees; from the TreeSHAP tables' walk once they exist)."
-        if self.walks(len(X)): return self._tables.margin(X).astype('float64')  # XGBoost's figure, without its ~250 us per call
+        if self.direct(len(X)): return self._tables.margin(X).astype('float64')  # XGBoost's figure, without its ~250 us per call
         return self.booster.inplace_predict(X, predict_type='margin').astype('float64')
-    def walks(self, rows:int) -> bool:
-        "Do the TreeSHAP tables give the log-odds and contributions of `rows` rows (so XGBoost is not called)?"
+    def direct(self, rows:int) -> bool:
+        "Is the model's own arithmetic enough for `rows` rows: do the TreeSHAP tables (built, exact) give their log-odds and contributions, so XGBoost is not called?"
         return bool((tables := self._tables) and tables.exact and rows <= 1024)
     def threads(self,
                 nthread:int|None=None,  # Threads (None: XGBoost's default)
                 rows:int|None=None,  # Rows to be scored, when known: no context is entered when the tables' walk serves them
                ):
         "Context in which XGBoost predicts on `nthread` threads (XGBoost's configuration costs ~20 us to set and restore)."
-        return xgb.config_context(nthread=nthread) if nthread and not (rows is not None and self.walks(rows)) else nullcontext()
+        return xgb.config_context(nthread=nthread) if nthread and not (rows is not None and self.direct(rows)) else nullcontext()
     def shap_tables(self) -> TreeTables|None:
         "The trees' `TreeTables`, built on first use (None for trees too deep for tables: XGBoost's own TreeSHAP then)."
         if self._tables is None:  # built once: later calls (every batch) take no lock, so a reload's build never blocks them

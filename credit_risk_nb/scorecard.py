@@ -92,6 +92,9 @@ class ScorecardModel:
     def threads(self, nthread:int|None=None, rows:int|None=None):
         "A context in which scoring uses `nthread` threads (a lookup: nothing to set)."
         return nullcontext()
+    def direct(self, rows:int) -> bool:
+        "Is the model's own arithmetic enough for `rows` rows (a lookup: always)?"
+        return True
     def save(self, path:Path):
         "Write the scorecard to `path` as JSON."
         Path(path).write_text(json.dumps(dict(characteristics=self.characteristics, intercept=self.intercept, C=self.C,
