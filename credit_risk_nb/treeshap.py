@@ -11,7 +11,7 @@ import numpy as np
 import numba
 
 # %% ../nbs/03a_treeshap.ipynb #bdfb9d45
-@numba.njit(nogil=True)
+@numba.njit(nogil=True, cache=True)
 def _leaf_tables(z, k, value, offset, out):
     "Fill `out[offset[l] + mask*k[l] + i]`: feature i's share of leaf l's value when the features in `mask` pass."
     depth = z.shape[1]
@@ -49,7 +49,7 @@ def _goes_left(x, node, categories):
         if categories[c] == code: return False
     return True
 
-@numba.njit(nogil=True)  # the event loop runs while a batcher thread walks the trees
+@numba.njit(nogil=True, cache=True)  # the event loop runs while a batcher thread walks the trees
 def _walk(X, roots, nodes, categories, k, leaf_features, offset, table, bias, out):
     "Add each applicant's share of every leaf of every tree to `out` (rows x features + bias)."
     node_stack, mask_stack = np.empty(256, np.int64), np.empty(256, np.int64)
@@ -73,7 +73,7 @@ def _walk(X, roots, nodes, categories, k, leaf_features, offset, table, bias, ou
                 top += 2
 
 # %% ../nbs/03a_treeshap.ipynb #1d90561f
-@numba.njit(nogil=True)
+@numba.njit(nogil=True, cache=True)
 def _margins(X, roots, nodes, categories, base, out):
     "Each applicant's log-odds into `out` (float32): `base` plus the value of its leaf in every tree, in tree order."
     out[:] = base

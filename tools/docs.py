@@ -457,7 +457,8 @@ def build_readme(
     nb.cells = [c for c in map(quarto_cell, nb.cells) if c is not None]
     head = (f"# {fm['title']}\n\n" + (f"> {fm['description']}\n\n" if fm.get('description') else '')) if 'title' in fm else ''
     body = MarkdownExporter(exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)[0]
-    dest.write_text(head + readme_links(body.strip(), nbs_path, dest) + '\n', encoding='utf-8')
+    text = head + readme_links(body.strip(), nbs_path, dest) + '\n'
+    if not dest.exists() or dest.read_text(encoding='utf-8') != text: dest.write_text(text, encoding='utf-8')  # unchanged: not rewritten, so readers never see it half-written
     return dest
 
 
