@@ -309,7 +309,7 @@ class DecisionBatcher:
         else: self._queue.put(job)
         return job.done
     def inline(self, job:Scoring) -> bool:
-        "Would `submit` score `job` at once in the caller's thread? With no log to commit to, a few applicants the model's own arithmetic scores (trees: the tables' walk, not XGBoost), no other request on its way."
+        "Could `submit` score `job` at once in the caller's thread (if the batcher's thread is not scoring)? With no log to commit to, a few applicants the model's own arithmetic scores (trees: the tables' walk, not XGBoost), no other request on its way."
         return self.log is None and len(job.rows) < self.parallel_rows and job.scorer.model.direct(len(job.rows)) and self.busy() <= 1
     def _take(self) -> list:
         jobs, rows = [self._queue.get()], 0
