@@ -24,8 +24,9 @@ from .datasets import DatasetSpec, get_spec
 from .scoring import Scorer
 from .recourse import actionable_fields  # adds Scorer.recourse
 from .schema import (Serving, applicant_model, batch_model, ModelRef, Prediction, BatchPrediction, Explanation, ErrorDetail,
-    ValidationErrors, ModelInfo, Health, Reloaded, validation_handler, schema_problem, required_fields, StrictJSONRoute,
-    BodyLimitMiddleware, finite_numbers, spec_fields, QueryTime, Rejected)
+    ValidationErrors, ModelInfo, Health, Reloaded, validation_handler, schema_problem, required_fields,
+    finite_numbers, spec_fields, QueryTime)
+from .bodies import BodyLimitMiddleware, Rejected, StrictJSONRoute
 from .drift import NoReference, model_reference, drift_json
 from .decisions import DecisionLog, DecisionBatcher, Scoring, DecisionLogError, DuplicateDecision, utc
 from .metrics import ApiMetrics, MetricsMiddleware
@@ -227,12 +228,12 @@ def scoring_router(Applicant:type[BaseModel],  # Request schema of one applicant
     "`POST /predict`, `/predict/batch` and `/explain` for requests of the `Applicant` schema."
     router = APIRouter(tags=['scoring'], route_class=StrictJSONRoute)
     @router.post('/predict', response_model=Prediction, responses=_logged, summary='Score one applicant')
-    async def predict(applicant: Applicant, request: Request, reasons: bool = _reasons_query):
+    async def predict(applicant: Applicant, request: Request, reasons: bool = _reasons_query) -> Response:
         "Probability of default, decision at the model's cutoff, points and the top reasons for one applicant."
         return await _decide(request, [applicant.model_dump()], reasons, batch=False)
     @router.post('/predict/batch', response_model=BatchPrediction, responses=_logged, summary='Score a batch of applicants',
                  description=f"Score up to {max_batch:,} applicants in one call; answers in the order of the request.")
-    async def predict_batch(batch: Batch, request: Request, reasons: bool = _reasons_query):
+    async def predict_batch(batch: Batch, request: Request, reasons: bool = _reasons_query) -> Response:
         return await _decide(request, [a.model_dump() for a in batch.applicants], reasons, batch=True)
     @router.post('/explain', response_model=Explanation, responses={**_errors_4xx, **_no_model},
                  summary="Every field's contribution for one applicant")

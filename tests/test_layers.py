@@ -6,7 +6,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[1]/'credit_risk_nb'
 LAYERS = ['config', 'datasets', 'features', 'scorecard', 'treeshap', 'models', 'evaluation', 'grades', 'reports', 'scoring', 'drift',
           'recourse', 'fit', 'tracking', 'tuning', 'validation', 'model_card', 'decisions', 'backtest', 'pipeline',
-          'distributed', 'batch', 'sqlexport', 'retrain', 'schema', 'metrics', 'api', 'cli', 'draft']
+          'distributed', 'batch', 'sqlexport', 'retrain', 'schema', 'bodies', 'metrics', 'api', 'cli', 'draft']
 MODULES = sorted(p.stem for p in PKG.glob('*.py') if not p.stem.startswith('_'))
 
 def imports(module):
