@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['prescan_bytes', 'large_body', 'BodyLimitMiddleware', 'repeated_keys', 'strict_json', 'extra_keys', 'Rejected',
-           'widest_object', 'check_body', 'paced_check', 'StrictJSONRequest', 'lean_plan', 'lean_values',
+           'widest_object', 'check_body', 'paced_check', 'StrictJSONRequest', 'LeanPlan', 'lean_plan', 'lean_values',
            'StrictJSONRoute']
 
 # %% ../nbs/17a_bodies.ipynb #fe5c7019
 import concurrent.futures, functools, inspect, json, re, time
 from collections import Counter
 import asyncio
-from typing import Callable, get_args, get_origin
+from typing import Callable, NamedTuple, get_args, get_origin
+import fastapi.routing
 from fastapi import HTTPException, Request, Response, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -221,21 +222,26 @@ class StrictJSONRequest(Request):
     async def json(self):
         "The body checked by `check_body` (once: a second call gives the same value or raises the same error); a large one in the one body-checking thread, validated there with a bounded error list."
         if not hasattr(self, '_checked'):
-            body = await self.body()
-            try: self._checked = (await asyncio.get_running_loop().run_in_executor(_checker, paced_check, self.model, body)) if len(body) > large_body else check_body(self.model, body), None
-            except Exception as e: self._checked = None, e
+            try:
+                body = await self.body()
+                if len(body) > large_body: value = await asyncio.get_running_loop().run_in_executor(_checker, paced_check, self.model, body)
+                else: value = check_body(self.model, body)
+                self._checked = value, None
+            except Exception as e: self._checked = None, e.with_traceback(None)  # no traceback kept: it would hold the body until the cyclic GC runs
         value, error = self._checked
         if error is not None: raise error
         return value
 
-def _json_media(content_type:str|None) -> bool:
-    "Is `content_type` one FastAPI reads as JSON (application/json or application/...+json)? A false no only costs the full handler."
-    media = (content_type or '').partition(';')[0].strip().lower()
-    return media == 'application/json' or (media.startswith('application/') and media.endswith('+json') and media.count('/') == 1 and ' ' not in media)
+class LeanPlan(NamedTuple):
+    "What a lean endpoint takes: its body, the `Request` and scalar queries."
+    body: str  # Name of the body parameter
+    model: type[BaseModel]  # Its pydantic model
+    request: str|None  # Name of the `Request` parameter (None: it takes none)
+    queries: dict  # {name: (key in the URL, TypeAdapter, default)} of the queries
 
 def lean_plan(endpoint:Callable, # A route's endpoint
-             ) -> tuple|None:
-    "((name, model) of the body, name of the `Request`, {name: (key, TypeAdapter, default)} of the queries) when `endpoint` is a coroutine taking only these and answering a `Response`, else None."
+             ) -> LeanPlan|None:
+    "The `LeanPlan` of a coroutine that answers a `Response` and takes one body model, maybe the `Request`, and queries of bool, int, float or str with a default; else None."
     sig, body, request, queries = inspect.signature(endpoint), None, None, {}
     answers = sig.return_annotation
     if not (inspect.iscoroutinefunction(endpoint) and isinstance(answers, type) and issubclass(answers, Response)): return None
@@ -243,41 +249,50 @@ def lean_plan(endpoint:Callable, # A route's endpoint
         kind, default = p.annotation, p.default
         if isinstance(kind, type) and issubclass(kind, Request): request = name
         elif isinstance(kind, type) and issubclass(kind, BaseModel) and default is p.empty and body is None: body = (name, kind)
-        elif isinstance(default, params.Query) and not default.metadata and default.default_factory is None and default.default is not PydanticUndefined:
+        elif (kind in (bool, int, float, str) and isinstance(default, params.Query) and not default.metadata and default.validation_alias is None
+              and not default.validate_default and default.default_factory is None and default.default is not PydanticUndefined):
             queries[name] = (default.alias or name, TypeAdapter(kind), default.default)
-        else: return None  # a dependency, header, path parameter, second body...: FastAPI's handler
-    return (body, request, queries) if body else None
+        else: return None  # a dependency, header, path parameter, list or model query, second body...: FastAPI's handler
+    return LeanPlan(*body, request, queries) if body else None
 
 async def lean_values(request:Request,  # A `StrictJSONRequest`
-                      plan:tuple,  # `lean_plan` of the endpoint
+                      plan:LeanPlan,  # `lean_plan` of the endpoint
                      ) -> dict|None:
-    "The endpoint's arguments; FastAPI's `RequestValidationError` (queries' errors, then the body's) when pydantic refuses them; None when the body is not a JSON value FastAPI would validate (its handler then answers)."
-    (name, model), request_name, queries = plan
+    "The endpoint's arguments; FastAPI's `RequestValidationError` (queries' errors, then the body's) when pydantic refuses them; None when the body is not JSON (FastAPI's handler then answers)."
     try: obj = await request.json()  # a repeated or unknown key raises its 422 here, as in FastAPI's handler
     except HTTPException: raise
     except Exception: return None  # malformed or too deeply nested JSON: FastAPI's handler says why (the body is not parsed again)
-    if obj is None: return None  # JSON null: a missing body to FastAPI
-    values, errors = {request_name: request} if request_name else {}, []
-    for arg, (key, adapter, default) in queries.items():
+    values, errors = {plan.request: request} if plan.request else {}, []
+    for arg, (key, adapter, default) in plan.queries.items():
         try: values[arg] = default if (raw := request.query_params.get(key)) is None else adapter.validate_python(raw)
         except ValidationError as e: errors += [dict(err, loc=('query', key, *err['loc'])) for err in e.errors(include_url=False)]
-    try: values[name] = model.model_validate(obj, from_attributes=True)  # as FastAPI validates (its message for a body that is not an object)
+    try: values[plan.body] = plan.model.model_validate(obj, from_attributes=True)  # as FastAPI validates (its message for a body that is not an object)
     except ValidationError as e: errors += [dict(err, loc=('body', *err['loc'])) for err in e.errors(include_url=False)]
-    if errors: raise RequestValidationError(errors)
+    if errors: raise RequestValidationError(errors, body=obj)
     return values
+
+def _as_built(route:APIRoute) -> APIRoute:
+    "The route as FastAPI builds its handler: with FastAPI 0.165+, an included route's handler is built inside its inclusion's context (the router's and app's dependencies added)."
+    context = getattr(fastapi.routing, '_effective_route_context_var', None)
+    context = context.get() if context is not None else None
+    return context if context is not None and getattr(context, 'original_route', None) is route else route
 
 class StrictJSONRoute(APIRoute):
     "An `APIRoute` that reads JSON bodies with `strict_json` and `check_body`: a repeated or unknown key is a 422 naming it. A valid request to a `lean_plan` endpoint skips FastAPI's dependency solving."
-    lean = True  # Answer valid requests of `lean_plan` endpoints with `lean_values` (False: always FastAPI's handler)
+    lean = True  # Answer JSON requests of `lean_plan` endpoints with no dependencies by `lean_values` (False: always FastAPI's handler)
     def get_route_handler(self) -> Callable:
-        "The route's handler, given a `StrictJSONRequest`: valid JSON for a `lean_plan` endpoint straight to it, all else (and every error) through FastAPI's."
-        handler, model = super().get_route_handler(), getattr(getattr(self.body_field, 'field_info', None), 'annotation', None)
+        "The route's handler, given a `StrictJSONRequest`: a JSON body for a `lean_plan` endpoint with no dependencies straight to it (or its 422), all else through FastAPI's."
+        handler, built = super().get_route_handler(), _as_built(self)
+        model = getattr(getattr(built.body_field, 'field_info', None), 'annotation', None)
         model = model if isinstance(model, type) and issubclass(model, BaseModel) else None
-        plan = lean_plan(self.endpoint) if self.lean and not self.dependant.dependencies else None
+        plan = lean_plan(built.dependant.call) if self.lean and not built.dependant.dependencies else None
         async def strict(request:Request,  # The request as Starlette made it
                         ):
             checked = StrictJSONRequest(request.scope, request.receive); checked.model = model
-            if plan and _json_media(request.headers.get('content-type')) and get_telemetry_data() is None:
-                if (values := await lean_values(checked, plan)) is not None: return await self.endpoint(**values)
-            return await handler(checked)
+            if not (plan and request.headers.get('content-type', '').partition(';')[0].strip().lower() == 'application/json' and get_telemetry_data() is None):
+                return await handler(checked)
+            if (values := await lean_values(checked, plan)) is None: return await handler(checked)
+            answer = await built.dependant.call(**values)
+            if not isinstance(answer, Response): raise TypeError(f"{built.dependant.call.__qualname__} returned a {type(answer).__name__}, not the Response it is annotated with")
+            return answer
         return strict
