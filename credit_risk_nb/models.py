@@ -116,7 +116,7 @@ class LogisticModel:
 
 # %% ../nbs/03_models.ipynb #03af293a
 xgb_defaults = dict(max_depth=6, learning_rate=0.03, n_estimators=2000, min_child_weight=0.5, subsample=0.7,
-                    colsample_bytree=0.6, reg_lambda=1.0, early_stopping_rounds=200, max_cat_to_onehot=4)
+                    colsample_bytree=0.6, reg_lambda=1.0, early_stopping_rounds=200, max_cat_to_onehot=4, max_bin=4096)
 
 # %% ../nbs/03_models.ipynb #27c9e47a
 _tables_build = threading.Lock()  # one build of TreeSHAP tables at a time (they are built once per model)
