@@ -18,7 +18,7 @@ import mlflow
 from .datasets import (DatasetSpec, QualityReport, QualityIssue, DataError, get_spec, validate,
                                      data_path as spec_data_path, check_target, na_values)
 from .features import Encoder
-from .models import XGBModel, xgb_defaults, monotone_constraints
+from .models import XGBModel, xgb_defaults, histogram_bins, monotone_constraints
 from .fit import fit_bundle, local_fitter, scorer_metrics, validation_metrics
 from .scoring import Scorer
 from .pipeline import Prepared, parse_list, log_training_run
@@ -230,6 +230,8 @@ def fit_xgb_dask(client:Client,  # The cluster
     workers = len(client.scheduler_info()['workers'])
     if train.npartitions < workers: train = train.repartition(npartitions=workers).persist()
     X, y = encode_dask(train, encoder), train[encoder.spec.target].to_dask_array(lengths=True)
+    p['max_bin'] = p['max_bin'] or histogram_bins(int(y.shape[0]))
+    names['max_bin'] = p['max_bin']  # the quantile matrices' bins are the training's
     dtrain = xgb.dask.DaskQuantileDMatrix(client, X, y, **names)
     chunk = max(1, math.ceil(len(X_valid)/max(1, workers)))
     dvalid = xgb.dask.DaskQuantileDMatrix(client, da.from_array(X_valid, chunks=(chunk, X_valid.shape[1])),

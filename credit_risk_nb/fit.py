@@ -92,7 +92,7 @@ def fit_bundle(spec:DatasetSpec,  # The data set's spec
     if refit and kind == 'xgboost' and isinstance(train, pd.DataFrame):  # a Dask run's rows stay on the cluster: no refit there
         scorer.judged = copy.copy(scorer)  # the bundle the validation rows judged out of sample (`validation_metrics`); not saved
         rounds = round(model.params['n_estimators'] * (len(train) + len(valid)) / len(train))  # as many trees per row as early stopping chose
-        scorer.model = fitter(kind, encoder, pd.concat([train, valid], ignore_index=True), None, None, seed=seed, **{**(params or {}), 'n_estimators': rounds})
+        scorer.model = fitter(kind, encoder, pd.concat([train, valid], ignore_index=True), None, None, seed=seed, **{**(params or {}), 'n_estimators': rounds, 'max_bin': model.params['max_bin']})
         scorer.model.params['refit'] = f"train + valid ({len(train) + len(valid):,} rows)"
     return scorer
 

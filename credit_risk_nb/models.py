@@ -19,8 +19,8 @@ from .scorecard import ScorecardModel
 from .treeshap import TreeTables
 
 # %% auto #0
-__all__ = ['xgb_defaults', 'model_types', 'split', 'monotone_constraints', 'fit_signed_logistic', 'LogisticModel', 'XGBModel',
-           'monotone_violations', 'elderly_age_check', 'Calibrator', 'fit_model']
+__all__ = ['xgb_defaults', 'model_types', 'split', 'monotone_constraints', 'fit_signed_logistic', 'LogisticModel',
+           'histogram_bins', 'XGBModel', 'monotone_violations', 'elderly_age_check', 'Calibrator', 'fit_model']
 
 # %% ../nbs/03_models.ipynb #ab03b193
 try: import xgboost as xgb
@@ -116,7 +116,12 @@ class LogisticModel:
 
 # %% ../nbs/03_models.ipynb #03af293a
 xgb_defaults = dict(max_depth=6, learning_rate=0.03, n_estimators=2000, min_child_weight=0.5, subsample=0.7,
-                    colsample_bytree=0.6, reg_lambda=1.0, early_stopping_rounds=200, max_cat_to_onehot=4, max_bin=4096)
+                    colsample_bytree=0.6, reg_lambda=1.0, early_stopping_rounds=200, max_cat_to_onehot=4,
+                    max_bin=None)  # None: `histogram_bins` of the training rows
+
+def histogram_bins(rows:int) -> int:
+    "XGBoost's `max_bin` for `rows` training rows: 4,096 quantile bins from 10,000 rows, XGBoost's own 256 below."
+    return 4096 if rows >= 10_000 else 256
 
 # %% ../nbs/03_models.ipynb #27c9e47a
 _tables_build = threading.Lock()  # one build of TreeSHAP tables at a time (they are built once per model)
@@ -140,6 +145,7 @@ class XGBModel:
         "Train with early stopping on (`X_valid`, `y_valid`); `params` override `xgb_defaults`."
         p = {**xgb_defaults, **params}
         rounds, stop = int(p.pop('n_estimators')), int(p.pop('early_stopping_rounds'))
+        p['max_bin'] = p['max_bin'] or histogram_bins(len(X))
         dm = lambda X_, y_: xgb.DMatrix(X_, label=y_, feature_names=encoder.columns, feature_types=encoder.feature_types, enable_categorical=True)
         # early stopping on log loss: smooth, where AUC on a small validation split can peak at the first tree
         train_params = dict(objective='binary:logistic', eval_metric='logloss', tree_method='hist', seed=seed, nthread=nthread,
