@@ -151,11 +151,11 @@ def cached(name, a, n_repeats, n_splits):
     import json
     key = CACHE/f"{name}_{n_repeats}x{n_splits}_t{a.trials}_b{a.budget:g}_s{a.seed}_{a.models.replace(' ', '').replace(',', '+')}"
     if not a.fresh and key.with_suffix('.csv').exists():
-        return pd.read_csv(key.with_suffix('.csv')), json.loads(key.with_suffix('.json').read_text())
+        return pd.read_csv(key.with_suffix('.csv')), json.loads(key.with_suffix('.json').read_text()), True
     folds, best = run_set(name, a.trials, a.budget, n_repeats, n_splits, a.seed, a.models.split(','))
     CACHE.mkdir(parents=True, exist_ok=True)
     folds.to_csv(key.with_suffix('.csv'), index=False); key.with_suffix('.json').write_text(json.dumps(best))
-    return folds, best
+    return folds, best, False
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -175,15 +175,16 @@ def main():
     from credit_risk_nb.reports import md_table
     text = md_table(table.round(dict(roc_auc=4, sd=4, se=4, brier=4, ece=4, fit_s=1)))
     print(text, f"\nTotal {time.time() - started:.0f} s", sep='\n')
-    if a.docs: write_docs(Path(a.docs), text, table, tuned, a, time.time() - started)
+    if a.docs: write_docs(Path(a.docs), text, table, tuned, a, time.time() - started, [s for s, r in zip(a.sets.split(','), results) if r[2]])
 
-def write_docs(path:Path, text:str, table:pd.DataFrame, tuned:dict, a, seconds:float):
+def write_docs(path:Path, text:str, table:pd.DataFrame, tuned:dict, a, seconds:float, from_cache:list=()):
     import xgboost, lightgbm, catboost, flaml, sklearn
     (path.parent/'images').mkdir(exist_ok=True)
     plot(table, path.parent/'images'/'bench_quality.png')
     versions = f"xgboost {xgboost.__version__}, LightGBM {lightgbm.__version__}, CatBoost {catboost.__version__}, FLAML {flaml.__version__}, scikit-learn {sklearn.__version__}"
+    took = (f"sets {', '.join(from_cache)} measured by earlier runs and read from bench/data/quality_cache/" if from_cache else f"{seconds/60:.0f} minutes")
     page = [f"# Model quality benchmark", "> This project's models against LightGBM, CatBoost, HistGradientBoosting and FLAML on the same cross-validation folds.", "",
-            f"Latest run of `python bench/quality.py --docs {path}` ({time.strftime('%Y-%m-%d')}, {seconds/60:.0f} minutes, "
+            f"Latest run of `python bench/quality.py --docs {path}` ({time.strftime('%Y-%m-%d')}, {took}, "
             f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {versions}; load average {os.getloadavg()[0]:.1f} at the end):", "",
             text, "", "![ROC-AUC by model and data set](images/bench_quality.png)", "",
             "`sd`: standard deviation of ROC-AUC over the folds; `se` = sd/sqrt(folds); `vs_best`: within one standard error of the best mean ROC-AUC of the data set "
