@@ -89,8 +89,9 @@ def test_reasons_are_xgboosts_own_treeshap(dataset):
     assert model.shap_tables() is not None, 'the default trees fit in tables'
     own = model.booster.predict(xgb.DMatrix(X, feature_names=enc.columns, feature_types=enc.feature_types, enable_categorical=True), pred_contribs=True)
     contributions = model.contributions(X, enc)
-    np.testing.assert_allclose(contributions, own, atol=2e-5)
-    np.testing.assert_allclose(contributions.sum(1), model.margin(X), atol=2e-5)
+    # float32 sums over 1,000+ trees: XGBoost's own contributions miss its margin by 2.5e-5 at a margin of -15 (Kaggle)
+    np.testing.assert_allclose(contributions, own, atol=2e-5, rtol=4e-6)
+    np.testing.assert_allclose(contributions.sum(1), model.margin(X), atol=2e-5, rtol=4e-6)
     tables = model.shap_tables()
     assert tables.exact, "the tables' log-odds are XGBoost's on its probe rows"
     np.testing.assert_array_equal(tables.margin(X), model.booster.inplace_predict(X, predict_type='margin'))  # to the bit: same PDs, same decisions
